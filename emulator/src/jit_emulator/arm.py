@@ -1,0 +1,280 @@
+"""ARM request framework: routes, the per-request context, paging and id helpers.
+
+Providers register handlers on a `Registry`; the server matches a request to a route with
+werkzeug's router, checks the api-version, authorises the action on the scope, and calls the
+handler inside one store transaction.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from werkzeug.routing import Map, Rule
+
+from .errors import ArmError
+from .store import Tx
+
+GUID_RE = re.compile(r"^[0-9A-Fa-f]{8}-([0-9A-Fa-f]{4}-){3}[0-9A-Fa-f]{12}$")
+RG_RE = re.compile(r"^[-\w\._\(\)]+$")
+_API_VERSION_RE = re.compile(r"^\d{4}-\d{2}-\d{2}(-preview|-beta|-alpha)?$")
+
+
+@dataclass
+class Context:
+    """Everything a handler may use while serving one request."""
+
+    tx: Tx
+    now: datetime
+    base_url: str
+    settings: dict[str, Any]
+    principal: dict[str, str] | None
+    caller_ip: str
+    method: str
+    path: str
+    params: dict[str, str]
+    query: dict[str, str]
+    body: Any
+    api_version: str | None
+    app: Any = None
+
+    def require_body(self) -> dict[str, Any]:
+        if not isinstance(self.body, dict):
+            raise ArmError(
+                400,
+                "InvalidRequestContent",
+                "The request content was invalid and could not be deserialized: a JSON object is required.",
+            )
+        return self.body
+
+
+@dataclass
+class Response:
+    status: int
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+Handler = Callable[[Context], Response]
+
+
+@dataclass
+class Route:
+    method: str
+    template: str
+    handler: Handler
+    action: Callable[[Context], str]
+    scope: Callable[[Context], str]
+    api_versions: tuple[str, ...] | None
+    write: bool
+    endpoint: str = ""
+
+
+def _static(value: str) -> Callable[[Context], str]:
+    return lambda ctx: value
+
+
+class Registry:
+    """The route table; templates use werkzeug syntax (`<name>`, `<path:scope>`)."""
+
+    def __init__(self) -> None:
+        self.routes: dict[str, Route] = {}
+        self._map = Map(strict_slashes=False, merge_slashes=False)
+        # ARM matches literal path segments case-insensitively; the router does not, so every
+        # literal segment is mapped to the casing the templates use before matching.
+        self.keywords: dict[str, str] = {}
+
+    def add(
+        self,
+        method: str,
+        template: str,
+        handler: Handler,
+        *,
+        action: str | Callable[[Context], str],
+        scope: Callable[[Context], str] | None = None,
+        api_versions: tuple[str, ...] | None = None,
+        write: bool | None = None,
+    ) -> None:
+        endpoint = f"{method} {template}"
+        route = Route(
+            method=method,
+            template=template,
+            handler=handler,
+            action=_static(action) if isinstance(action, str) else action,
+            scope=scope or (lambda ctx: ctx.path),
+            api_versions=api_versions,
+            write=(method != "GET") if write is None else write,
+            endpoint=endpoint,
+        )
+        self.routes[endpoint] = route
+        self._map.add(Rule(template, endpoint=endpoint, methods=[method]))
+        for segment in template.strip("/").split("/"):
+            if "<" not in segment:
+                self.keywords.setdefault(segment.lower(), segment)
+
+    def canonical(self, path: str) -> str:
+        return "/".join(self.keywords.get(seg.lower(), seg) for seg in path.split("/"))
+
+    def match(self, method: str, path: str) -> tuple[Route, dict[str, str]]:
+        from werkzeug.exceptions import MethodNotAllowed, NotFound
+
+        adapter = self._map.bind("emulator", "/")
+        try:
+            endpoint, values = adapter.match(self.canonical(path), method=method)
+        except MethodNotAllowed as exc:
+            raise ArmError(
+                405,
+                "MethodNotAllowed",
+                f"The requested resource does not support http method '{method}'.",
+            ) from exc
+        except NotFound as exc:
+            raise ArmError(
+                404,
+                "NotFound",
+                f"No HTTP resource was found that matches the request URI '{path}'.",
+            ) from exc
+        return self.routes[str(endpoint)], {k: str(v) for k, v in values.items()}
+
+
+def check_api_version(route: Route, api_version: str | None) -> None:
+    if not api_version:
+        raise ArmError(
+            400,
+            "MissingApiVersionParameter",
+            "The api-version query parameter (?api-version=) is required for all requests.",
+        )
+    if route.api_versions is None:
+        if not _API_VERSION_RE.match(api_version):
+            raise ArmError(
+                400,
+                "InvalidApiVersionParameter",
+                f"The api-version '{api_version}' is invalid. The supported versions are dates in the form 'YYYY-MM-DD'.",
+            )
+        return
+    if api_version not in route.api_versions:
+        supported = ",".join(route.api_versions)
+        raise ArmError(
+            400,
+            "InvalidApiVersionParameter",
+            f"The api-version '{api_version}' is invalid. The supported versions are '{supported}'.",
+        )
+
+
+# -- ids ----------------------------------------------------------------------------------------------
+
+
+def subscription_id(sub: str) -> str:
+    return f"/subscriptions/{sub}"
+
+
+def rg_id(sub: str, rg: str) -> str:
+    return f"/subscriptions/{sub}/resourceGroups/{rg}"
+
+
+def resource_id(sub: str, rg: str, namespace: str, type_path: str, name: str) -> str:
+    return f"/subscriptions/{sub}/resourceGroups/{rg}/providers/{namespace}/{type_path}/{name}"
+
+
+def parse_id(rid: str) -> dict[str, str]:
+    """Split an ARM id into subscription, resource_group, namespace, type, name (lower-case keys)."""
+    parts = rid.strip("/").split("/")
+    out: dict[str, str] = {}
+    lowered = [p.lower() for p in parts]
+    if len(parts) >= 2 and lowered[0] == "subscriptions":
+        out["subscription"] = parts[1]
+    if len(parts) >= 4 and lowered[2] == "resourcegroups":
+        out["resource_group"] = parts[3]
+    if "providers" in lowered:
+        i = lowered.index("providers")
+        if len(parts) > i + 1:
+            out["namespace"] = parts[i + 1]
+            rest = parts[i + 2 :]
+            out["type"] = "/".join(rest[0::2])
+            if len(rest) >= 2:
+                out["name"] = rest[-1] if len(rest) % 2 == 0 else ""
+    return out
+
+
+def name_of(rid: str) -> str:
+    return rid.rstrip("/").split("/")[-1]
+
+
+def same_id(a: str | None, b: str | None) -> bool:
+    return bool(a) and bool(b) and a.rstrip("/").lower() == b.rstrip("/").lower()  # type: ignore[union-attr]
+
+
+def new_guid() -> str:
+    return str(uuid.uuid4())
+
+
+def etag() -> str:
+    return f'W/"{uuid.uuid4()}"'
+
+
+# -- validation shared by every resource-group scoped route ---------------------------------------------
+
+
+def check_subscription(ctx: Context, sub: str) -> dict[str, Any]:
+    if not GUID_RE.match(sub):
+        raise ArmError(
+            400,
+            "InvalidSubscriptionId",
+            f"The provided subscription identifier '{sub}' is malformed or invalid.",
+        )
+    body = ctx.tx.get(subscription_id(sub))
+    if body is None:
+        raise ArmError(404, "SubscriptionNotFound", f"The subscription '{sub}' could not be found.")
+    return body
+
+
+def check_rg_name(rg: str) -> None:
+    if not (1 <= len(rg) <= 90) or not RG_RE.match(rg) or rg.endswith("."):
+        raise ArmError(
+            400,
+            "InvalidResourceGroupNameFormat",
+            f"The resource group name '{rg}' is invalid. It can be 1 to 90 characters long and contain"
+            " only letters, digits, underscores, hyphens, periods (not at the end) and parentheses.",
+        )
+
+
+def check_rg(ctx: Context, sub: str, rg: str) -> dict[str, Any]:
+    check_subscription(ctx, sub)
+    check_rg_name(rg)
+    body = ctx.tx.get(rg_id(sub, rg))
+    if body is None:
+        raise ArmError(404, "ResourceGroupNotFound", f"Resource group '{rg}' could not be found.")
+    return body
+
+
+def resource_not_found(type_label: str, name: str, rg: str) -> ArmError:
+    return ArmError(
+        404,
+        "ResourceNotFound",
+        f"The Resource '{type_label}/{name}' under resource group '{rg}' was not found."
+        " For more details please go to https://aka.ms/ARMResourceNotFoundFix",
+    )
+
+
+# -- paging ---------------------------------------------------------------------------------------------
+
+
+def page(ctx: Context, items: list[Any], *, value_key: str = "value") -> Response:
+    """One page of a list, with ARM's `nextLink` carrying a `$skipToken` offset."""
+    size = max(1, int(ctx.settings.get("page_size", 10)))
+    token = ctx.query.get("$skiptoken") or ctx.query.get("$skipToken") or "0"
+    try:
+        start = max(0, int(token))
+    except ValueError as exc:
+        raise ArmError(400, "InvalidSkipToken", f"The skip token '{token}' is invalid.") from exc
+    chunk = items[start : start + size]
+    body: dict[str, Any] = {value_key: chunk}
+    if start + size < len(items):
+        query = {k: v for k, v in ctx.query.items() if k.lower() != "$skiptoken"}
+        query["$skipToken"] = str(start + size)
+        body["nextLink"] = f"{ctx.base_url}{quote(ctx.path)}?{urlencode(query)}"
+    return Response(200, body)

@@ -1,0 +1,272 @@
+"""The control API under /_emulator/ (JSON, loopback only) and the emulator's built-in identity."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import uuid
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import isodate
+from werkzeug.wrappers import Request as WzRequest
+
+from .arm import Response
+from .errors import ArmError
+
+if TYPE_CHECKING:
+    from .server import Emulator
+
+OWNER_ROLE = "8e3af657-a8ff-443c-a75c-2fe8c4bcb635"
+
+
+def ensure_identity(emulator: Emulator) -> dict[str, str]:
+    """The tenant, default subscription and built-in Owner principal, created once per state file."""
+    with emulator.store.write() as tx:
+        ident = tx.kv_get("identity")
+        if ident is None:
+            ident = {
+                "tenant_id": str(uuid.uuid4()),
+                "subscription_id": str(uuid.uuid4()),
+                "client_id": str(uuid.uuid4()),
+                "object_id": str(uuid.uuid4()),
+                "secret": secrets.token_urlsafe(24),
+            }
+            tx.kv_set("identity", ident)
+    emulator.ident = ident
+    seed_identity(emulator, ident)
+    return ident
+
+
+def seed_identity(emulator: Emulator, ident: dict[str, str]) -> None:
+    with emulator.store.write() as tx:
+        tx.put_principal(
+            ident["client_id"], ident["object_id"], ident["secret"], "jit-emulator-owner", "ServicePrincipal"
+        )
+        present = tx.exists(f"/subscriptions/{ident['subscription_id']}")
+    if not present:
+        emulator.execute(
+            "PUT",
+            f"/subscriptions/{ident['subscription_id']}",
+            {"api-version": "2022-12-01"},
+            {"displayName": "jit-emulator subscription"},
+            principal=None,
+            base_url="https://127.0.0.1",
+        )
+    assign_role(
+        emulator, ident["object_id"], "Owner", "/", assignment_name="00000000-0000-0000-0000-00000000a11c"
+    )
+
+
+def assign_role(
+    emulator: Emulator, object_id: str, role: str, scope: str, *, assignment_name: str | None = None
+) -> dict[str, Any]:
+    """Create a role assignment through the same path as an ARM PUT."""
+    from . import rbac
+
+    definition = rbac.builtin_by_name(role)
+    if definition is not None:
+        role_id = f"/providers/Microsoft.Authorization/roleDefinitions/{definition['name']}"
+    elif role.startswith("/"):
+        role_id = role
+    else:
+        role_id = _custom_role_id(emulator, role, scope)
+    name = assignment_name or str(
+        uuid.uuid5(uuid.NAMESPACE_URL, f"{scope.lower()}|{object_id.lower()}|{role_id.lower()}")
+    )
+    prefix = "" if scope.rstrip("/") == "" else scope.rstrip("/")
+    response = emulator.execute(
+        "PUT",
+        f"{prefix}/providers/Microsoft.Authorization/roleAssignments/{name}",
+        {"api-version": "2022-04-01"},
+        {"properties": {"roleDefinitionId": role_id, "principalId": object_id}},
+        principal=None,
+        base_url="https://127.0.0.1",
+    )
+    return response.body
+
+
+def _custom_role_id(emulator: Emulator, role_name: str, scope: str) -> str:
+    from . import rbac
+
+    with emulator.store.read() as tx:
+        for custom in tx.list_all_type(rbac.ROLE_DEFINITION_TYPE):
+            if custom["properties"].get("roleName", "").lower() == role_name.lower():
+                return custom["id"]
+    raise ArmError(
+        400,
+        "RoleDefinitionDoesNotExist",
+        f"The role '{role_name}' is neither a built-in role nor a custom role defined in this emulator (scope {scope}).",
+    )
+
+
+def add_principal(emulator: Emulator, spec: dict[str, Any]) -> dict[str, Any]:
+    if not isinstance(spec, dict):
+        raise ArmError(
+            400, "InvalidPrincipal", "A principal is an object with client_id, secret, display_name."
+        )
+    client_id = str(spec.get("client_id") or uuid.uuid4())
+    object_id = str(spec.get("object_id") or uuid.uuid4())
+    secret = str(spec.get("secret") or secrets.token_urlsafe(24))
+    display_name = str(spec.get("display_name") or client_id)
+    with emulator.store.write() as tx:
+        tx.put_principal(
+            client_id, object_id, secret, display_name, str(spec.get("kind", "ServicePrincipal"))
+        )
+    for grant in spec.get("roles", []) or []:
+        if not isinstance(grant, dict) or "role" not in grant or "scope" not in grant:
+            raise ArmError(
+                400, "InvalidPrincipal", f"Each entry of roles needs 'role' and 'scope'; got {grant!r}."
+            )
+        assign_role(emulator, object_id, str(grant["role"]), str(grant["scope"]))
+    return {"client_id": client_id, "object_id": object_id, "secret": secret, "display_name": display_name}
+
+
+def handle(emulator: Emulator, request: WzRequest) -> Response:
+    parts = [p for p in request.path.strip("/").split("/")[1:] if p]
+    what = parts[0].lower() if parts else ""
+    method = request.method.upper()
+    body = _json(request)
+    if what == "health" and method == "GET":
+        return Response(200, {"status": "ok", "now": _iso(emulator.clock.now())})
+    if what == "clock":
+        return _clock(emulator, method, body)
+    if what == "requests":
+        if method == "GET":
+            with emulator.store.read() as tx:
+                return Response(200, {"value": tx.request_log()})
+        if method == "DELETE":
+            with emulator.store.write() as tx:
+                tx.clear_request_log()
+            return Response(204)
+    if what == "faults":
+        return _faults(emulator, method, body)
+    if what == "principals":
+        if method == "POST":
+            return Response(201, add_principal(emulator, body))
+        if method == "GET":
+            with emulator.store.read() as tx:
+                return Response(
+                    200, {"value": [{k: v for k, v in p.items() if k != "secret"} for p in tx.principals()]}
+                )
+    if what == "settings":
+        if method == "GET":
+            return Response(200, emulator.settings)
+        if method in ("PUT", "PATCH"):
+            return Response(200, emulator.update_settings(body or {}))
+    if what == "world" and method == "POST":
+        from .world import load_world
+
+        if not isinstance(body, dict) or not ("path" in body or "world" in body):
+            raise ArmError(
+                400, "InvalidWorld", 'POST /_emulator/world takes {"path": FILE} or {"world": {...}}.'
+            )
+        summary = load_world(emulator, body.get("world") or body["path"])
+        return Response(200, summary)
+    if what == "reset" and method == "POST":
+        emulator.store.reset()
+        emulator.clock.reset()
+        emulator.set_faults([])
+        emulator.update_settings({})
+        with emulator.store.write() as tx:
+            tx.kv_set("identity", emulator.ident)
+        seed_identity(emulator, emulator.ident)
+        world = (body or {}).get("world") if isinstance(body, dict) else None
+        summary: dict[str, Any] = {"status": "reset"}
+        if world:
+            from .world import load_world
+
+            summary["world"] = load_world(emulator, world)
+        return Response(200, summary)
+    if what == "state" and method == "GET":
+        return Response(200, _state_summary(emulator))
+    raise ArmError(404, "NotFound", f"No control endpoint {method} {request.path}.")
+
+
+def _clock(emulator: Emulator, method: str, body: Any) -> Response:
+    if method == "GET":
+        return Response(200, {"now": _iso(emulator.clock.now())})
+    if method != "POST" or not isinstance(body, dict):
+        raise ArmError(
+            400,
+            "InvalidClockRequest",
+            'POST /_emulator/clock takes {"advance": "PT2H"} or {"set": "<UTC time>"}.',
+        )
+    if "advance" in body:
+        try:
+            delta = isodate.parse_duration(str(body["advance"]))
+        except (isodate.ISO8601Error, ValueError) as exc:
+            raise ArmError(
+                400, "InvalidClockRequest", f"advance must be an ISO 8601 duration such as PT2H: {exc}"
+            ) from exc
+        if not hasattr(delta, "total_seconds"):
+            raise ArmError(400, "InvalidClockRequest", "advance must not use years or months.")
+        emulator.clock.advance(delta)
+    elif "set" in body:
+        try:
+            when = datetime.fromisoformat(str(body["set"]).replace("Z", "+00:00"))
+        except ValueError as exc:
+            raise ArmError(400, "InvalidClockRequest", f"set must be an ISO 8601 UTC time: {exc}") from exc
+        emulator.clock.set(when)
+    else:
+        raise ArmError(
+            400,
+            "InvalidClockRequest",
+            'POST /_emulator/clock takes {"advance": "PT2H"} or {"set": "<UTC time>"}.',
+        )
+    emulator.sweep()
+    return Response(200, {"now": _iso(emulator.clock.now())})
+
+
+def _faults(emulator: Emulator, method: str, body: Any) -> Response:
+    from .server import Fault
+
+    if method == "GET":
+        return Response(200, {"faults": [f.__dict__ for f in emulator.faults]})
+    if method == "DELETE":
+        emulator.set_faults([])
+        return Response(204)
+    if method != "PUT":
+        raise ArmError(405, "MethodNotAllowed", "faults takes GET, PUT and DELETE.")
+    items = body.get("faults") if isinstance(body, dict) else body
+    if not isinstance(items, list):
+        raise ArmError(
+            400, "InvalidFaults", 'PUT /_emulator/faults takes {"faults": [{"status": 429, ...}]}.'
+        )
+    faults = []
+    for item in items:
+        try:
+            fault = Fault(**item)
+        except TypeError as exc:
+            raise ArmError(400, "InvalidFaults", f"Invalid fault {item!r}: {exc}") from exc
+        if not 0.0 <= fault.rate <= 1.0:
+            raise ArmError(400, "InvalidFaults", f"rate must be between 0 and 1, got {fault.rate}.")
+        faults.append(fault)
+    emulator.set_faults(faults)
+    return Response(200, {"faults": [f.__dict__ for f in faults]})
+
+
+def _state_summary(emulator: Emulator) -> dict[str, Any]:
+    with emulator.store.read() as tx:
+        rows = tx.conn.execute("SELECT type, COUNT(*) FROM resources GROUP BY type ORDER BY type").fetchall()
+        grants = tx.conn.execute("SELECT state, COUNT(*) FROM grants GROUP BY state").fetchall()
+    return {
+        "resources": {t: n for t, n in rows},
+        "grants": {s: n for s, n in grants},
+        "now": _iso(emulator.clock.now()),
+        "settings": emulator.settings,
+    }
+
+
+def _json(request: WzRequest) -> Any:
+    raw = request.get_data()
+    if not raw.strip():
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError as exc:
+        raise ArmError(400, "InvalidRequestContent", f"The control API takes JSON: {exc}") from exc
+
+
+def _iso(when: datetime) -> str:
+    return when.isoformat().replace("+00:00", "Z")

@@ -1,0 +1,362 @@
+"""Cloud metadata and a Microsoft Entra ID token service, as azure-identity/MSAL use them.
+
+Tokens are RS256 JWTs carrying the principal's object id. They are issued and validated
+against the wall clock (not the emulator's movable clock) so a client's cached token stays
+valid when a test moves the emulator's time forward.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import time
+import uuid
+from typing import Any
+from urllib.parse import parse_qs
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from .arm import Response
+from .errors import ArmError
+from .store import Store, Tx
+
+TOKEN_LIFETIME = 3600
+# Audiences an ARM token may carry: this emulator's own URL is added per request; the public
+# ARM audiences are accepted so clients pointed here through a hosts-file entry work unchanged.
+PUBLIC_AUDIENCES = ("https://management.azure.com", "https://management.core.windows.net")
+
+
+class SigningKey:
+    def __init__(self, store: Store) -> None:
+        with store.write() as tx:
+            pem = tx.kv_get("signing_key")
+            if pem is None:
+                key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+                pem = key.private_bytes(
+                    serialization.Encoding.PEM,
+                    serialization.PrivateFormat.PKCS8,
+                    serialization.NoEncryption(),
+                ).decode()
+                tx.kv_set("signing_key", pem)
+        self.private_key = serialization.load_pem_private_key(pem.encode(), password=None)
+        self.public_key = self.private_key.public_key()  # type: ignore[union-attr]
+        der = self.public_key.public_bytes(  # type: ignore[union-attr]
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        self.kid = base64.urlsafe_b64encode(hashlib.sha1(der).digest()).decode().rstrip("=")  # noqa: S324
+
+    def jwk(self) -> dict[str, Any]:
+        numbers = self.public_key.public_numbers()  # type: ignore[union-attr]
+
+        def b64(n: int) -> str:
+            raw = n.to_bytes((n.bit_length() + 7) // 8, "big")
+            return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+        return {"kty": "RSA", "use": "sig", "kid": self.kid, "n": b64(numbers.n), "e": b64(numbers.e)}
+
+
+# -- cloud metadata ------------------------------------------------------------------------------------
+
+
+def cloud_metadata(base_url: str, api_version: str | None, tenant_id: str) -> Response:
+    root = base_url.rstrip("/") + "/"
+    modern = {
+        "portal": root,
+        "authentication": {
+            "loginEndpoint": root,
+            "audiences": [root],
+            "tenant": "common",
+            "identityProvider": "AAD",
+        },
+        "media": root,
+        "graphAudience": root,
+        "graph": root,
+        "name": "JitEmulator",
+        "suffixes": {
+            "azureDataLakeStoreFileSystem": "azuredatalakestore.net",
+            "acrLoginServer": "azurecr.io",
+            "sqlServerHostname": "database.windows.net",
+            "azureDataLakeAnalyticsCatalogAndJob": "azuredatalakeanalytics.net",
+            "keyVaultDns": "vault.azure.net",
+            "storage": "core.windows.net",
+            "azureFrontDoorEndpointSuffix": "azurefd.net",
+            "storageSyncEndpointSuffix": "afs.azure.net",
+            "mhsmDns": "managedhsm.azure.net",
+            "mysqlServerEndpoint": "mysql.database.azure.com",
+            "postgresqlServerEndpoint": "postgres.database.azure.com",
+            "mariadbServerEndpoint": "mariadb.database.azure.com",
+            "synapseAnalytics": "dev.azuresynapse.net",
+            "attestationEndpoint": "attest.azure.net",
+        },
+        "batch": root,
+        "resourceManager": root,
+        "vmImageAliasDoc": root,
+        "activeDirectoryDataLake": root,
+        "sqlManagement": root,
+        "microsoftGraphResourceId": root,
+        "appInsightsResourceId": root,
+        "appInsightsTelemetryChannelResourceId": root,
+        "attestationResourceId": root,
+        "synapseAnalyticsResourceId": root,
+        "logAnalyticsResourceId": root,
+        "ossrDbmsResourceId": root,
+    }
+    if api_version in ("2022-09-01", "2020-06-01"):
+        return Response(200, modern)
+    if api_version == "2019-05-01":
+        return Response(200, [modern])
+    if api_version in ("2015-01-01", "1.0"):
+        return Response(
+            200,
+            {
+                "galleryEndpoint": root,
+                "graphEndpoint": root,
+                "portalEndpoint": root,
+                "authentication": {"loginEndpoint": root, "audiences": [root]},
+            },
+        )
+    raise ArmError(
+        400,
+        "InvalidApiVersionParameter",
+        f"The api-version '{api_version}' is invalid. The supported versions are '2022-09-01,2020-06-01,2019-05-01,2015-01-01'.",
+    )
+
+
+# -- Entra ID endpoints -------------------------------------------------------------------------------
+
+
+def openid_configuration(base_url: str, tenant: str, tenant_id: str, v2: bool) -> dict[str, Any]:
+    root = base_url.rstrip("/")
+    tid = tenant_id if tenant.lower() in ("common", "organizations", "consumers") else tenant
+    suffix = "/v2.0" if v2 else ""
+    oauth = f"{root}/{tenant}/oauth2{suffix}"
+    return {
+        "token_endpoint": f"{oauth}/token",
+        "token_endpoint_auth_methods_supported": [
+            "client_secret_post",
+            "private_key_jwt",
+            "client_secret_basic",
+        ],
+        "jwks_uri": f"{root}/{tenant}/discovery{suffix}/keys",
+        "response_modes_supported": ["query", "fragment", "form_post"],
+        "subject_types_supported": ["pairwise"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
+        "scopes_supported": ["openid", "profile", "email", "offline_access"],
+        "issuer": f"{root}/{tid}/v2.0" if v2 else f"https://sts.windows.net/{tid}/",
+        "request_uri_parameter_supported": False,
+        "userinfo_endpoint": f"{root}/oidc/userinfo",
+        "authorization_endpoint": f"{oauth}/authorize",
+        "device_authorization_endpoint": f"{oauth}/devicecode",
+        "http_logout_supported": True,
+        "frontchannel_logout_supported": True,
+        "end_session_endpoint": f"{oauth}/logout",
+        "claims_supported": ["sub", "iss", "aud", "exp", "iat", "nbf", "oid", "tid", "ver"],
+        "kerberos_endpoint": f"{root}/{tenant}/kerberos",
+        "tenant_region_scope": "EU",
+        "cloud_instance_name": "jit-emulator",
+        "cloud_graph_host_name": "graph.windows.net",
+        "msgraph_host": "graph.microsoft.com",
+        "rbac_url": "https://pas.windows.net",
+    }
+
+
+def instance_discovery(base_url: str, query: dict[str, str]) -> dict[str, Any]:
+    """`/common/discovery/instance`, as Entra answers for a known authority."""
+    root = base_url.rstrip("/")
+    endpoint = query.get("authorization_endpoint", f"{root}/common/oauth2/v2.0/authorize")
+    # The tenant is the path segment before /oauth2 in the authorization endpoint.
+    path = endpoint.split("://", 1)[-1].split("/", 1)[-1]
+    tenant = path.split("/", 1)[0] or "common"
+    host = root.split("://", 1)[-1]
+    return {
+        "tenant_discovery_endpoint": f"{root}/{tenant}/v2.0/.well-known/openid-configuration",
+        "api-version": "1.1",
+        "metadata": [{"preferred_network": host, "preferred_cache": host, "aliases": [host]}],
+    }
+
+
+def _aad_error(status: int, error: str, code: int, description: str) -> Response:
+    now = time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime())
+    trace = str(uuid.uuid4())
+    correlation = str(uuid.uuid4())
+    return Response(
+        status,
+        {
+            "error": error,
+            "error_description": f"AADSTS{code}: {description} Trace ID: {trace} Correlation ID: {correlation}"
+            f" Timestamp: {now}",
+            "error_codes": [code],
+            "timestamp": now,
+            "trace_id": trace,
+            "correlation_id": correlation,
+            "error_uri": "https://login.microsoftonline.com/error?code=" + str(code),
+        },
+    )
+
+
+def token(
+    tx: Tx,
+    key: SigningKey,
+    base_url: str,
+    tenant: str,
+    tenant_id: str,
+    raw_body: bytes,
+    v2: bool,
+) -> Response:
+    form = {k: v[0] for k, v in parse_qs(raw_body.decode("utf-8", "replace")).items()}
+    if tenant.lower() not in (tenant_id.lower(), "common", "organizations"):
+        return _aad_error(
+            400,
+            "invalid_request",
+            90002,
+            f"Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and are signing"
+            " into the correct cloud.",
+        )
+    grant = form.get("grant_type", "")
+    if grant != "client_credentials":
+        return _aad_error(
+            400,
+            "unsupported_grant_type",
+            70003,
+            f"The app requested an unsupported grant type '{grant}'. This emulator issues tokens for"
+            " client credentials (client id and secret) only.",
+        )
+    client_id = form.get("client_id", "")
+    principal = tx.principal_by_client(client_id) if client_id else None
+    if principal is None:
+        return _aad_error(
+            400,
+            "unauthorized_client",
+            700016,
+            f"Application with identifier '{client_id}' was not found in the directory '{tenant_id}'.",
+        )
+    if form.get("client_secret") != principal["secret"]:
+        return _aad_error(
+            401,
+            "invalid_client",
+            7000215,
+            "Invalid client secret provided. Ensure the secret being sent in the request is the client secret"
+            f" value, not the client secret ID, for a secret added to app '{client_id}'.",
+        )
+    if v2:
+        scope = form.get("scope", "")
+        audience = next((s for s in scope.split() if s.endswith("/.default")), "")
+        if not audience:
+            return _aad_error(
+                400,
+                "invalid_scope",
+                1002012,
+                f"The provided value for scope {scope or '(none)'} is not valid.",
+            )
+        audience = audience[: -len(".default")]
+    else:
+        audience = form.get("resource", "")
+        if not audience:
+            return _aad_error(
+                400, "invalid_request", 900144, "The request body must contain the parameter: 'resource'."
+            )
+    now = int(time.time())
+    claims = {
+        "aud": audience,
+        "iss": f"https://sts.windows.net/{tenant_id}/",
+        "iat": now,
+        "nbf": now,
+        "exp": now + TOKEN_LIFETIME,
+        "appid": principal["client_id"],
+        "appidacr": "1",
+        "idtyp": "app",
+        "oid": principal["object_id"],
+        "sub": principal["object_id"],
+        "tid": tenant_id,
+        "ver": "1.0",
+        "name": principal["display_name"],
+    }
+    access_token = jwt.encode(claims, key.private_key, algorithm="RS256", headers={"kid": key.kid})  # type: ignore[arg-type]
+    body: dict[str, Any] = {
+        "token_type": "Bearer",
+        "expires_in": TOKEN_LIFETIME - 1,
+        "ext_expires_in": TOKEN_LIFETIME - 1,
+        "access_token": access_token,
+    }
+    if not v2:
+        body.update(
+            {"expires_on": str(now + TOKEN_LIFETIME - 1), "not_before": str(now), "resource": audience}
+        )
+    return Response(200, body)
+
+
+def _www_authenticate(tenant_id: str, description: str) -> dict[str, str]:
+    return {
+        "WWW-Authenticate": f'Bearer authorization_uri="https://login.windows.net/{tenant_id}", '
+        f'error="invalid_token", error_description="{description}"'
+    }
+
+
+def authenticate(
+    tx: Tx, key: SigningKey, header: str | None, base_url: str, tenant_id: str
+) -> dict[str, str]:
+    """The principal behind an ARM call's bearer token, or ARM's 401."""
+    if not header:
+        msg = "Authentication failed. The 'Authorization' header is missing."
+        raise ArmError(
+            401,
+            "AuthenticationFailed",
+            msg,
+            headers=_www_authenticate(
+                tenant_id, "The authentication failed because of missing 'Authorization' header."
+            ),
+        )
+    scheme, _, raw = header.partition(" ")
+    if scheme.lower() != "bearer" or not raw:
+        raise ArmError(
+            401,
+            "AuthenticationFailedInvalidHeader",
+            "Authentication failed. The 'Authorization' header is provided in an invalid format.",
+            headers=_www_authenticate(
+                tenant_id, "The authentication failed because of an invalid 'Authorization' header."
+            ),
+        )
+    try:
+        claims = jwt.decode(
+            raw.strip(),
+            key.public_key,  # type: ignore[arg-type]
+            algorithms=["RS256"],
+            options={"verify_aud": False},
+            leeway=300,
+        )
+    except jwt.ExpiredSignatureError as exc:
+        raise ArmError(
+            401,
+            "ExpiredAuthenticationToken",
+            "The access token expiry UTC time is earlier than current UTC time.",
+            headers=_www_authenticate(tenant_id, "The access token has expired."),
+        ) from exc
+    except jwt.PyJWTError as exc:
+        raise ArmError(
+            401,
+            "InvalidAuthenticationToken",
+            "The access token is invalid.",
+            headers=_www_authenticate(tenant_id, "The access token is invalid."),
+        ) from exc
+    audience = str(claims.get("aud", "")).rstrip("/").lower()
+    accepted = {a.lower() for a in PUBLIC_AUDIENCES} | {base_url.rstrip("/").lower()}
+    if audience not in accepted:
+        raise ArmError(
+            401,
+            "InvalidAuthenticationTokenAudience",
+            f"The access token has been obtained for wrong audience or resource '{claims.get('aud')}'. It should"
+            f" exactly match with one of the allowed audiences '{base_url.rstrip('/')}/'.",
+            headers=_www_authenticate(tenant_id, "The access token has an invalid audience."),
+        )
+    principal = tx.principal_by_object(str(claims.get("oid", "")))
+    if principal is None:
+        raise ArmError(
+            401,
+            "InvalidAuthenticationToken",
+            "The access token is invalid: its principal no longer exists.",
+            headers=_www_authenticate(tenant_id, "The access token is invalid."),
+        )
+    return principal

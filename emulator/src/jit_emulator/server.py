@@ -1,0 +1,430 @@
+"""The emulator application: TLS, dispatch, authentication, authorisation, faults and the request log.
+
+Requests are dispatched by path: `/metadata/endpoints` (cloud metadata), `/_emulator/...`
+(control API, loopback only), Entra ID paths (`/{tenant}/oauth2/...`, discovery), and
+everything else is ARM. An ARM call goes: faults -> token -> route -> api-version -> RBAC ->
+handler in one transaction -> request log.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import logging
+import os
+import random
+import ssl
+import tempfile
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl
+
+import trustme
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from werkzeug.wrappers import Request as WzRequest
+from werkzeug.wrappers import Response as WzResponse
+
+from . import control, identity, rbac
+from .arm import Context, Registry, Response, check_api_version
+from .clock import Clock, http_date
+from .errors import ArmError
+from .providers import register_all
+from .store import Store
+
+log = logging.getLogger("jit_emulator")
+
+DEFAULT_SETTINGS: dict[str, Any] = {
+    "page_size": 10,
+    "home_location": "westeurope",
+    "rule_delay_seconds": 0.0,
+}
+
+_IDENTITY_PREFIXES = ("oauth2", "v2.0", ".well-known", "discovery", "kerberos")
+
+
+@dataclass
+class Fault:
+    status: int = 0
+    rate: float = 1.0
+    count: int | None = None
+    retry_after: int | None = None
+    latency_ms: int = 0
+    path: str | None = None
+    method: str | None = None
+    code: str | None = None
+    message: str | None = None
+
+    def applies(self, method: str, path: str) -> bool:
+        import re
+
+        if self.method and self.method.upper() != method.upper():
+            return False
+        if self.path and not re.search(self.path, path, re.IGNORECASE):
+            return False
+        return self.count is None or self.count > 0
+
+
+_FAULT_CODES = {
+    429: (
+        "TooManyRequests",
+        "The request is being throttled as the limit has been reached for operation type.",
+    ),
+    500: (
+        "InternalServerError",
+        "Encountered internal server error. Diagnostic information: emulator fault.",
+    ),
+    502: ("BadGateway", "The gateway did not receive a response from the service."),
+    503: ("ServiceUnavailable", "The service is temporarily unavailable. Please try again later."),
+    504: ("GatewayTimeout", "The gateway did not receive a response within the specified time period."),
+}
+
+
+class Emulator:
+    """One emulator instance: state, clock, keys, routes."""
+
+    def __init__(
+        self,
+        state_path: str | None = None,
+        *,
+        tls_hostnames: tuple[str, ...] = (),
+        settings: dict[str, Any] | None = None,
+        seed: int | None = None,
+    ) -> None:
+        self._tmpdir = tempfile.mkdtemp(prefix="jit-emulator-")
+        self.state_path = state_path or os.path.join(self._tmpdir, "state.sqlite")
+        self.store = Store(self.state_path)
+        self.clock = Clock(self.store)
+        self.key = identity.SigningKey(self.store)
+        self.tls_hostnames = tls_hostnames
+        self.registry = Registry()
+        self.sweepers: list[Any] = []
+        register_all(self)
+        self._faults_lock = threading.Lock()
+        self._rng = random.Random(seed)
+        with self.store.write() as tx:
+            stored = tx.kv_get("settings", {})
+            merged = {**DEFAULT_SETTINGS, **stored, **(settings or {})}
+            tx.kv_set("settings", merged)
+            self.faults = [Fault(**f) for f in tx.kv_get("faults", [])]
+        self.settings = merged
+        self.ident = control.ensure_identity(self)
+
+    # -- configuration used by the control API ----------------------------------------------------------
+    def update_settings(self, changes: dict[str, Any]) -> dict[str, Any]:
+        unknown = set(changes) - set(DEFAULT_SETTINGS)
+        if unknown:
+            raise ArmError(
+                400,
+                "InvalidSetting",
+                f"Unknown settings {sorted(unknown)}; known: {sorted(DEFAULT_SETTINGS)}.",
+            )
+        self.settings = {**self.settings, **changes}
+        with self.store.write() as tx:
+            tx.kv_set("settings", self.settings)
+        return self.settings
+
+    def set_faults(self, faults: list[Fault]) -> None:
+        with self._faults_lock:
+            self.faults = faults
+            self._save_faults()
+
+    def _save_faults(self) -> None:
+        with self.store.write() as tx:
+            tx.kv_set("faults", [f.__dict__ for f in self.faults])
+
+    def _pick_fault(self, method: str, path: str) -> Fault | None:
+        with self._faults_lock:
+            for fault in self.faults:
+                if fault.applies(method, path) and self._rng.random() < fault.rate:
+                    if fault.count is not None:
+                        fault.count -= 1
+                        self._save_faults()
+                    return fault
+        return None
+
+    # -- WSGI ---------------------------------------------------------------------------------------------
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        request = WzRequest(environ)
+        try:
+            response = self._dispatch(request)
+        except ArmError as err:
+            response = Response(err.status, err.body(), err.headers)
+        except Exception as exc:  # a bug must still answer like ARM, and be visible in the log
+            log.exception("unhandled error")
+            response = Response(500, ArmError(500, "InternalServerError", f"Emulator error: {exc!r}").body())
+        return self._to_wsgi(response)(environ, start_response)
+
+    def _to_wsgi(self, response: Response) -> WzResponse:
+        headers = {
+            "Date": http_date(self.clock.now()),
+            "x-ms-request-id": str(uuid.uuid4()),
+            "Cache-Control": "no-cache",
+            **response.headers,
+        }
+        if response.body is None:
+            return WzResponse(b"", status=response.status, headers=headers)
+        payload = json.dumps(response.body)
+        return WzResponse(
+            payload, status=response.status, headers=headers, content_type="application/json; charset=utf-8"
+        )
+
+    def base_url(self, request: WzRequest) -> str:
+        return f"https://{request.host}"
+
+    def _dispatch(self, request: WzRequest) -> Response:
+        path = request.path
+        first = path.strip("/").split("/", 1)[0].lower()
+        if first == "_emulator":
+            _require_loopback(request)
+            return control.handle(self, request)
+        if first == "metadata" and path.rstrip("/").lower() == "/metadata/endpoints":
+            return identity.cloud_metadata(
+                self.base_url(request), request.args.get("api-version"), self.ident["tenant_id"]
+            )
+        if self._is_identity_path(path):
+            return self._identity(request)
+        return self._arm(request)
+
+    def _is_identity_path(self, path: str) -> bool:
+        parts = [p.lower() for p in path.strip("/").split("/")]
+        if parts[:3] == ["common", "discovery", "instance"]:
+            return True
+        return (
+            len(parts) >= 2
+            and parts[0] not in ("subscriptions", "providers")
+            and parts[1] in _IDENTITY_PREFIXES
+        )
+
+    def _identity(self, request: WzRequest) -> Response:
+        parts = request.path.strip("/").split("/")
+        lowered = [p.lower() for p in parts]
+        base = self.base_url(request)
+        tenant_id = self.ident["tenant_id"]
+        if lowered[:3] == ["common", "discovery", "instance"]:
+            return Response(200, identity.instance_discovery(base, dict(request.args)))
+        tenant = parts[0]
+        rest = lowered[1:]
+        if rest in (["v2.0", ".well-known", "openid-configuration"], [".well-known", "openid-configuration"]):
+            return Response(200, identity.openid_configuration(base, tenant, tenant_id, v2=rest[0] == "v2.0"))
+        if rest in (["discovery", "v2.0", "keys"], ["discovery", "keys"]):
+            return Response(200, {"keys": [self.key.jwk()]})
+        if rest in (["oauth2", "v2.0", "token"], ["oauth2", "token"]) and request.method == "POST":
+            with self.store.read() as tx:
+                return identity.token(
+                    tx, self.key, base, tenant, tenant_id, request.get_data(), v2=rest[1] == "v2.0"
+                )
+        return Response(
+            404, {"error": "not_found", "error_description": f"No identity endpoint at {request.path}."}
+        )
+
+    # -- ARM -------------------------------------------------------------------------------------------------
+    def _arm(self, request: WzRequest) -> Response:
+        method = request.method.upper()
+        path = request.path
+        query = dict(parse_qsl(request.query_string.decode("latin-1"), keep_blank_values=True))
+        principal: dict[str, str] | None = None
+        status = 500
+        try:
+            fault = self._pick_fault(method, path)
+            if fault is not None:
+                if fault.latency_ms:
+                    time.sleep(fault.latency_ms / 1000.0)
+                if fault.status:
+                    raise _fault_error(fault)
+            with self.store.read() as tx:
+                principal = identity.authenticate(
+                    tx,
+                    self.key,
+                    request.headers.get("Authorization"),
+                    self.base_url(request),
+                    self.ident["tenant_id"],
+                )
+            body = _parse_body(request)
+            response = self.execute(
+                method,
+                path,
+                query,
+                body,
+                principal=principal,
+                base_url=self.base_url(request),
+                caller_ip=request.remote_addr or "127.0.0.1",
+            )
+            status = response.status
+            return response
+        except ArmError as err:
+            status = err.status
+            raise
+        finally:
+            self._log(method, path, request.query_string.decode("latin-1"), status, principal)
+
+    def execute(
+        self,
+        method: str,
+        path: str,
+        query: dict[str, str],
+        body: Any,
+        *,
+        principal: dict[str, str] | None,
+        base_url: str,
+        caller_ip: str = "127.0.0.1",
+    ) -> Response:
+        """Run one ARM operation. `principal=None` is the emulator itself (world loading): no RBAC."""
+        self.sweep()
+        route, params = self.registry.match(method, path)
+        api_version = next((v for k, v in query.items() if k.lower() == "api-version"), None)
+        check_api_version(route, api_version)
+        lowered_query = {k.lower() if k.lower() == "$skiptoken" else k: v for k, v in query.items()}
+        store_cm = self.store.write() if route.write else self.store.read()
+        with store_cm as tx:
+            ctx = Context(
+                tx=tx,
+                now=self.clock.now(),
+                base_url=base_url,
+                settings=self.settings,
+                principal=principal,
+                caller_ip=caller_ip,
+                method=method,
+                path=path,
+                params=params,
+                query=lowered_query,
+                body=body,
+                api_version=api_version,
+                app=self,
+            )
+            if principal is not None:
+                action = route.action(ctx)
+                scope = route.scope(ctx)
+                if action and not rbac.is_authorized(tx, principal["object_id"], action, scope):
+                    raise ArmError(
+                        403,
+                        "AuthorizationFailed",
+                        rbac.authorization_failed_message(principal, action, scope),
+                    )
+            return route.handler(ctx)
+
+    def sweep(self) -> None:
+        """Apply what the clock made due (pending JIT rules, expiries) before serving a request."""
+        for sweeper in self.sweepers:
+            sweeper(self)
+
+    def _log(self, method: str, path: str, query: str, status: int, principal: dict[str, str] | None) -> None:
+        with self.store.write() as tx:
+            tx.log_request(
+                self.clock.now().isoformat().replace("+00:00", "Z"),
+                method,
+                path,
+                query,
+                status,
+                principal["object_id"] if principal else None,
+                principal["display_name"] if principal else None,
+            )
+
+    # -- TLS and serving ----------------------------------------------------------------------------------
+    def ca(self) -> trustme.CA:
+        with self.store.write() as tx:
+            stored = tx.kv_get("ca")
+            if stored is None:
+                ca = trustme.CA(organization_name="jit-emulator")
+                stored = {"cert": ca.cert_pem.bytes().decode(), "key": ca.private_key_pem.bytes().decode()}
+                tx.kv_set("ca", stored)
+        return trustme.CA.from_pem(stored["cert"].encode(), stored["key"].encode())
+
+    def ssl_context(self) -> tuple[ssl.SSLContext, str]:
+        ca = self.ca()
+        cert = ca.issue_cert("127.0.0.1", "localhost", "::1", *self.tls_hostnames)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        cert.configure_cert(ctx)
+        bundle = (
+            (self.state_path + ".ca.pem")
+            if not self.state_path.startswith(self._tmpdir)
+            else os.path.join(self._tmpdir, "ca.pem")
+        )
+        with open(bundle, "wb") as handle:
+            handle.write(ca.cert_pem.bytes())
+        return ctx, bundle
+
+    def make_server(self, host: str = "127.0.0.1", port: int = 0) -> tuple[BaseWSGIServer, dict[str, Any]]:
+        ctx, bundle = self.ssl_context()
+        server = make_server(host, port, self, threaded=True, ssl_context=ctx, request_handler=_QuietHandler)
+        shown = "127.0.0.1" if host in ("0.0.0.0", "") else ("[::1]" if host in ("::", "::1") else host)
+        url = f"https://{shown}:{server.server_port}"
+        info = {
+            "url": url,
+            "ca_bundle": bundle,
+            "cloud_environment": url,
+            "metadata_url": f"{url}/metadata/endpoints?api-version=2022-09-01",
+            "tenant_id": self.ident["tenant_id"],
+            "subscription_id": self.ident["subscription_id"],
+            "client_id": self.ident["client_id"],
+            "secret": self.ident["secret"],
+            "object_id": self.ident["object_id"],
+            "state": self.state_path,
+            "pid": os.getpid(),
+        }
+        return server, info
+
+    def start_in_thread(self, host: str = "127.0.0.1", port: int = 0) -> RunningEmulator:
+        server, info = self.make_server(host, port)
+        thread = threading.Thread(target=server.serve_forever, name="jit-emulator", daemon=True)
+        thread.start()
+        return RunningEmulator(self, server, thread, info)
+
+
+class RunningEmulator:
+    def __init__(
+        self, emulator: Emulator, server: BaseWSGIServer, thread: threading.Thread, info: dict[str, Any]
+    ):
+        self.emulator = emulator
+        self.server = server
+        self.thread = thread
+        self.info = info
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=10)
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_request(
+        self, code: int | str = "-", size: int | str = "-"
+    ) -> None:  # the request log is the record
+        return
+
+    def log_error(self, format: str, *args: Any) -> None:  # noqa: A002 - signature of the base class
+        log.debug(format, *args)
+
+
+def _require_loopback(request: WzRequest) -> None:
+    addr = (request.remote_addr or "").split("%", 1)[0]
+    try:
+        loopback = ipaddress.ip_address(addr).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise ArmError(403, "Forbidden", "The emulator's control API answers only on the loopback interface.")
+
+
+def _parse_body(request: WzRequest) -> Any:
+    raw = request.get_data()
+    if not raw or not raw.strip():
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError as exc:
+        raise ArmError(
+            400,
+            "InvalidRequestContent",
+            f"The request content was invalid and could not be deserialized: '{exc}'.",
+        ) from exc
+
+
+def _fault_error(fault: Fault) -> ArmError:
+    code, message = _FAULT_CODES.get(fault.status, ("EmulatedFault", f"Emulated fault {fault.status}."))
+    headers: dict[str, str] = {}
+    if fault.retry_after is not None:
+        headers["Retry-After"] = str(fault.retry_after)
+    return ArmError(fault.status, fault.code or code, fault.message or message, headers=headers)
