@@ -1,0 +1,299 @@
+#!/usr/bin/python
+# Copyright (c) 2026, azsecops.jit contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: jit_policy
+short_description: Manage Defender for Cloud just-in-time VM access policies, one VM at a time
+version_added: 0.1.0
+description:
+  - Puts virtual machines under just-in-time (JIT) VM access, changes their ports, or takes them out,
+    in a JIT network access policy of Microsoft Defender for Cloud.
+  - The policy is merged per VM. VMs that the task does not list are kept exactly as they are (unless
+    O(purge_virtual_machines=true)), so several teams, playbooks or forks can share one policy without
+    clobbering one another, unlike C(Set-AzJitNetworkAccessPolicy).
+  - Within a listed VM the task's port list is authoritative, like the portal's edit of a VM; a port
+    left out is removed from that VM.
+  - Azure writes the JIT deny rules into the VM's network security groups when the policy changes.
+  - Concurrent tasks changing the same policy on one controller take turns (a lock per policy), and
+    the module re-reads the policy after writing to catch writers elsewhere.
+author:
+  - azsecops.jit contributors
+extends_documentation_fragment:
+  - azsecops.jit.azure
+  - azsecops.jit._attributes
+  - azsecops.jit._attributes.ACTIONGROUP_AZURE
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+  idempotent:
+    support: full
+options:
+  resource_group:
+    description:
+      - Resource group of the policy, and the default resource group of VMs given by O(virtual_machines[].name).
+    type: str
+    required: true
+  name:
+    description:
+      - Name of the policy. The portal names its policies V(default).
+      - The policy name plus any VM name must not exceed 56 characters (an Azure limit).
+    type: str
+    default: default
+  location:
+    description:
+      - The policy's location (the C(ascLocation) in its id).
+      - When not set, an existing policy named O(name) in O(resource_group) is found in any location;
+        a new policy goes to the subscription's Defender for Cloud home location
+        (C(Microsoft.Security/locations)).
+    type: str
+  virtual_machines:
+    description:
+      - The VMs to put under JIT (O(state=present)) or to take out of the policy (O(state=absent)).
+      - With O(state=absent) an entry needs only O(virtual_machines[].name) or O(virtual_machines[].id).
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      name:
+        description:
+          - Name of the VM, in O(virtual_machines[].resource_group) or else O(resource_group).
+        type: str
+      resource_group:
+        description:
+          - Resource group of a VM given by name, when it is not O(resource_group).
+        type: str
+      id:
+        description:
+          - Full Azure Resource Manager id of the VM, instead of a name.
+        type: str
+      ports:
+        description:
+          - The VM's JIT ports. Defaults to the task's O(ports).
+        type: list
+        elements: dict
+        suboptions: &port_options
+          number:
+            description: Port number (1-65535).
+            type: int
+            required: true
+          protocol:
+            description: V(tcp), V(udp) or V(any).
+            type: str
+            choices: [tcp, udp, any]
+            default: any
+          allowed_source:
+            description:
+              - Source addresses a request may open the port to, as IPv4/IPv6 addresses or CIDR prefixes;
+                V(*) is any source.
+              - A request must ask for a subset of these.
+            type: list
+            elements: str
+            default: ['*']
+          max_duration:
+            description:
+              - The longest access a request may get, from 5 minutes to 24 hours, as V(3h), V(90m),
+                V(1d), V(1h30m) or ISO 8601 (V(PT3H)).
+            type: str
+            default: 3h
+      public_ip_address:
+        description:
+          - Public IP of the Azure Firewall in front of the VM. Azure fills it in; set it only to override.
+        type: str
+  ports:
+    description:
+      - Ports of every listed VM that has no O(virtual_machines[].ports) of its own.
+      - The default is the portal's: 22, 3389, 5985 and 5986, any protocol, any source, 3 hours.
+    type: list
+    elements: dict
+    suboptions: *port_options
+  purge_virtual_machines:
+    description:
+      - With O(state=present), remove from the policy every VM that the task does not list.
+    type: bool
+    default: false
+  state:
+    description:
+      - V(present) adds or updates the listed VMs.
+      - V(absent) removes the listed VMs; with no VM listed it deletes the whole policy.
+      - A policy left without VMs is deleted.
+    type: str
+    choices: [present, absent]
+    default: present
+  lock_timeout:
+    description:
+      - Seconds to wait for other tasks on this controller that are changing the same policy.
+    type: int
+    default: 300
+notes:
+  - A no-change run makes no write call; the VMs are looked up (one list call per resource group) only
+    when the task adds or changes them.
+  - The policy's request log (C(properties.requests)) is sent back as read and never compared.
+seealso:
+  - module: azsecops.jit.jit_request
+  - module: azsecops.jit.jit_rule_facts
+"""
+
+EXAMPLES = r"""
+- name: Put two VMs under JIT with SSH from the corporate range, 3 hours at most
+  azsecops.jit.jit_policy:
+    resource_group: rg-app
+    virtual_machines:
+      - name: vm-web-01
+      - name: vm-web-02
+    ports:
+      - number: 22
+        protocol: tcp
+        allowed_source: [10.0.0.0/8]
+        max_duration: 3h
+
+- name: A Windows VM with RDP and WinRM, each with its own limits
+  azsecops.jit.jit_policy:
+    resource_group: rg-app
+    virtual_machines:
+      - name: vm-win-01
+        ports:
+          - {number: 3389, protocol: tcp, allowed_source: [203.0.113.0/24], max_duration: 1h}
+          - {number: 5986, protocol: tcp, max_duration: 30m}
+
+- name: Credentials for every task from module_defaults (as the AWX Azure credential injects them)
+  module_defaults:
+    group/azsecops.jit.azure:
+      subscription_id: "{{ lookup('ansible.builtin.env', 'AZURE_SUBSCRIPTION_ID') }}"
+  block:
+    - name: Onboard every VM of an inventory group
+      azsecops.jit.jit_policy:
+        resource_group: rg-app
+        virtual_machines: "{{ groups['web'] | map('community.general.dict_kv', 'name') | list }}"
+        ports: [{number: 22, protocol: tcp}]
+
+- name: Take one VM out of the policy (the other VMs stay)
+  azsecops.jit.jit_policy:
+    resource_group: rg-app
+    virtual_machines:
+      - name: vm-web-02
+    state: absent
+
+- name: Make the policy hold exactly these VMs
+  azsecops.jit.jit_policy:
+    resource_group: rg-app
+    virtual_machines:
+      - name: vm-web-01
+    ports: [{number: 22}]
+    purge_virtual_machines: true
+
+- name: Delete the whole policy (its deny rules go with it)
+  azsecops.jit.jit_policy:
+    resource_group: rg-app
+    name: default
+    state: absent
+"""
+
+RETURN = r"""
+policy:
+  description:
+    - The policy after the task (in check mode, as it would be), with snake_case keys; V({}) when there is none.
+  returned: always
+  type: dict
+  sample:
+    id: "/subscriptions/0000/resourceGroups/rg-app/providers/Microsoft.Security/locations/westeurope/\
+      jitNetworkAccessPolicies/default"
+    name: default
+    type: Microsoft.Security/locations/jitNetworkAccessPolicies
+    kind: Basic
+    location: westeurope
+    properties:
+      provisioning_state: Succeeded
+      virtual_machines:
+        - id: /subscriptions/0000/resourceGroups/rg-app/providers/Microsoft.Compute/virtualMachines/vm-web-01
+          ports:
+            - number: 22
+              protocol: TCP
+              allowed_source_address_prefix: 10.0.0.0/8
+              max_request_access_duration: PT3H
+actions:
+  description: What the task did (or would do in check mode), one line per change.
+  returned: always
+  type: list
+  elements: str
+  sample: ["add VM vm-web-02", "update VM vm-web-01: port 22 max_duration PT3H -> PT1H"]
+location:
+  description: The policy's location (ascLocation).
+  returned: always
+  type: str
+  sample: westeurope
+attempts:
+  description: Read-modify-write cycles needed (more than 1 when another writer changed the policy meanwhile).
+  returned: when changed and not in check mode
+  type: int
+  sample: 1
+diff:
+  description: The policy's VM entries before and after, with normalised ports.
+  returned: in diff mode
+  type: dict
+  contains:
+    before:
+      description: VM entries before the task; V({}) when there was no policy.
+      type: dict
+      returned: in diff mode
+    after:
+      description: VM entries after the task; V({}) when the policy is deleted.
+      type: dict
+      returned: in diff mode
+"""
+
+from ansible_collections.azsecops.jit.plugins.module_utils._module import _AzureJitModule
+from ansible_collections.azsecops.jit.plugins.module_utils._policy_manager import _PolicyManager
+
+_PORT_SPEC = {
+    "number": {"type": "int", "required": True},
+    "protocol": {"type": "str", "choices": ["tcp", "udp", "any"], "default": "any"},
+    "allowed_source": {"type": "list", "elements": "str", "default": ["*"]},
+    "max_duration": {"type": "str", "default": "3h"},
+}
+_PORTAL_DEFAULT_PORTS = [
+    {"number": n, "protocol": "any", "allowed_source": ["*"], "max_duration": "3h"} for n in (22, 3389, 5985, 5986)
+]
+
+
+def main() -> None:
+    argument_spec = {
+        "resource_group": {"type": "str", "required": True},
+        "name": {"type": "str", "default": "default"},
+        "location": {"type": "str"},
+        "virtual_machines": {
+            "type": "list",
+            "elements": "dict",
+            "default": [],
+            "options": {
+                "name": {"type": "str"},
+                "resource_group": {"type": "str"},
+                "id": {"type": "str"},
+                "ports": {"type": "list", "elements": "dict", "options": _PORT_SPEC},
+                "public_ip_address": {"type": "str"},
+            },
+            "mutually_exclusive": [["name", "id"], ["id", "resource_group"]],
+            "required_one_of": [["name", "id"]],
+        },
+        "ports": {"type": "list", "elements": "dict", "options": _PORT_SPEC},
+        "purge_virtual_machines": {"type": "bool", "default": False},
+        "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
+        "lock_timeout": {"type": "int", "default": 300},
+    }
+    module = _AzureJitModule(argument_spec)
+    if module.params["ports"] is None:
+        module.params["ports"] = _PORTAL_DEFAULT_PORTS
+    manager = _PolicyManager(module)
+    result = manager.run()
+    for warning in manager.warnings:
+        module.warn(warning)
+    module.exit(**result)
+
+
+if __name__ == "__main__":
+    main()
