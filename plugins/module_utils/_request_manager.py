@@ -1,0 +1,449 @@
+# Copyright (c) 2026, azsecops.jit contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The jit_request manager: validate against the policy, reuse active grants, initiate, wait, connect.
+
+Private API of azsecops.jit. Reads are in bulk (one policy list per resource group, network reads
+per resource group); writes are one initiate call per policy, and none when every grant is reused.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+import time
+import urllib.request
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+from ._jit_model import (
+    _check_duration_bounds,
+    _check_policy_name,
+    _check_resource_group,
+    _JitValueError,
+    _normalize_prefixes,
+    _parse_duration,
+    _parse_time,
+    _snake,
+    _vm_key,
+    _vm_name,
+    _VmEntry,
+)
+from ._network_view import _NetworkView, _VmNetwork
+from ._request_model import (
+    _allow_rule_names,
+    _connection,
+    _covering_grant,
+    _dnat_rule_names,
+    _Grant,
+    _grants,
+    _initiate_body,
+    _plan_vm_ports,
+    _PlannedPort,
+    _WantedPort,
+)
+
+
+class _RequestManager:
+    def __init__(self, module: Any) -> None:
+        self.module = module
+        self.params = module.params
+        self.warnings: list[str] = []
+
+    # -- input ----------------------------------------------------------------------------------------------
+    def _wanted(self, subscription: str) -> list[tuple[str, list[_WantedPort] | None, str]]:
+        """(VM id, wanted ports or None for all, field) per VM; validated before any call."""
+        p = self.params
+        _check_resource_group(p["resource_group"], "resource_group")
+        if p.get("name"):
+            _check_policy_name(p["name"], "name")
+        out = []
+        seen: dict[str, str] = {}
+        for index, raw in enumerate(p["virtual_machines"]):
+            field = f"virtual_machines[{index}]"
+            entry = _VmEntry.from_params(
+                {k: raw.get(k) for k in ("id", "name", "resource_group")},
+                field,
+                subscription_id=subscription,
+                resource_group=p["resource_group"],
+                require_ports=False,
+            )
+            if entry.key in seen:
+                raise _JitValueError(field, f"VM {entry.name} is listed twice ({seen[entry.key]} and {field})")
+            seen[entry.key] = field
+            ports = None
+            if raw.get("ports") is not None:
+                ports = []
+                for pindex, port in enumerate(raw["ports"]):
+                    pfield = f"{field}.ports[{pindex}]"
+                    sources = None
+                    if port.get("allowed_source") is not None:
+                        sources = _normalize_prefixes(port["allowed_source"], f"{pfield}.allowed_source")
+                    duration = None
+                    if port.get("duration") is not None:
+                        duration = _check_duration_bounds(
+                            _parse_duration(port["duration"], f"{pfield}.duration"), f"{pfield}.duration"
+                        )
+                    ports.append(_WantedPort(int(port["number"]), sources, duration))
+            out.append((entry.id, ports, field))
+        if not out:
+            raise _JitValueError("virtual_machines", "lists no VM; list the VMs to open access to")
+        _check_duration_bounds(_parse_duration(p["min_remaining"], "min_remaining"), "min_remaining", low=timedelta(0))
+        return out
+
+    # -- policies -------------------------------------------------------------------------------------------
+    def _policies_for(
+        self, wanted: list[tuple[str, list[_WantedPort] | None, str]]
+    ) -> list[tuple[dict[str, Any], list[tuple[dict[str, Any], list[_WantedPort] | None, str]]]]:
+        """Group the VMs by the policy that holds them (one list call for the resource group)."""
+        p = self.params
+        try:
+            policies = self.module.clients.list_policies(p["resource_group"])
+        except Exception as exc:
+            self.module.fail_azure(exc, f"list the JIT policies of resource group {p['resource_group']}")
+        if p.get("location"):
+            policies = [x for x in policies if str(x.get("location", "")).lower() == p["location"].lower()]
+        if p.get("name"):
+            named = [x for x in policies if str(x.get("name", "")).lower() == p["name"].lower()]
+            if not named:
+                self.module.fail(
+                    f"JIT policy {p['name']} was not found in resource group {p['resource_group']}; create it with "
+                    "azsecops.jit.jit_policy, or check name and location (nothing was requested)"
+                )
+            policies = named
+        groups: dict[str, tuple[dict[str, Any], list[Any]]] = {}
+        problems = []
+        for vm_id, ports, field in wanted:
+            holders = [
+                (policy, vm)
+                for policy in policies
+                for vm in (policy.get("properties") or {}).get("virtualMachines") or []
+                if _vm_key(str(vm.get("id", ""))) == _vm_key(vm_id)
+            ]
+            if not holders:
+                names = ", ".join(sorted(str(x.get("name")) for x in policies)) or "none"
+                problems.append(
+                    f"{field}: VM {_vm_name(vm_id)} is not in any JIT policy of resource group {p['resource_group']}"
+                    f" (policies: {names}); add it with azsecops.jit.jit_policy"
+                )
+                continue
+            if len(holders) > 1:
+                problems.append(f"{field}: VM {_vm_name(vm_id)} is in several policies; set name to choose one")
+                continue
+            policy, vm = holders[0]
+            groups.setdefault(_vm_key(policy["id"]), (policy, []))[1].append((vm, ports, field))
+        if problems:
+            self.module.fail("; ".join(problems) + " (nothing was requested)")
+        return list(groups.values())
+
+    # -- the run -------------------------------------------------------------------------------------------
+    def run(self) -> dict[str, Any]:
+        p = self.params
+        try:
+            wanted = self._wanted(self.module.clients.subscription_id)
+            min_remaining = _parse_duration(p["min_remaining"], "min_remaining")
+        except _JitValueError as exc:
+            self.module.fail(f"{exc.field}: {exc.message}" if exc.field else exc.message)
+        groups = self._policies_for(wanted)
+        now = self.module.clients.now()
+        plans: list[tuple[dict[str, Any], list[_PlannedPort]]] = []
+        problems = []
+        for policy, vms in groups:
+            ports: list[_PlannedPort] = []
+            for vm, wanted_ports, field in vms:
+                try:
+                    ports.extend(_plan_vm_ports(vm, wanted_ports, field, str(policy.get("name"))))
+                except _JitValueError as exc:
+                    problems.append(exc.message)
+            plans.append((policy, ports))
+        if problems:
+            self.module.fail("; ".join(problems) + " (nothing was requested)")
+
+        view = _NetworkView(self.module.clients)
+        all_ports = [port for _policy, ports in plans for port in ports]
+        try:
+            paths = view.resolve(sorted({port.vm_id for port in all_ports}), with_nsgs=p["wait"])
+        except Exception as exc:
+            self.module.fail_azure(exc, "read the network of the VMs")
+        self._source_warnings(all_ports)
+
+        reused: dict[tuple[str, int], _Grant] = {}
+        if p["reuse_active"]:
+            for policy, ports in plans:
+                grants = _grants(policy)
+                for port in ports:
+                    grant = _covering_grant(grants, port, now, min_remaining)
+                    if grant is not None and self._rules_hold(view, paths, port, grant):
+                        reused[(_vm_key(port.vm_id), port.number)] = grant
+        to_request = [
+            (policy, [x for x in ports if (_vm_key(x.vm_id), x.number) not in reused]) for policy, ports in plans
+        ]
+        to_request = [(policy, ports) for policy, ports in to_request if ports]
+        result: dict[str, Any] = {"changed": bool(to_request), "requests": [], "connections": []}
+        responses: list[tuple[dict[str, Any], dict[str, Any]]] = []
+        if to_request and not self.module.check_mode:
+            for policy, ports in to_request:
+                responses.append((policy, self._initiate(policy, ports, now)))
+            now = self.module.clients.now()
+        result["requests"] = [_snake(r) for _p, r in responses]
+        if len(result["requests"]) == 1:
+            result["request"] = result["requests"][0]
+        my_ip = {(_vm_key(x.vm_id), x.number) for x in all_ports if x.sources is None}
+        granted = self._granted(responses, my_ip)
+        if p["wait"] and responses:
+            self._wait(view, paths, granted, responses)
+            now = self.module.clients.now()
+        result["connections"] = self._connections(plans, reused, granted, paths, view, now)
+        callers = sorted({g["source"] for g in granted.values() if g.get("my_ip") and g.get("source")})
+        if callers:
+            result["caller_ip"] = callers[0] if len(callers) == 1 else callers
+        return result
+
+    # -- writes ------------------------------------------------------------------------------------------
+    def _initiate(self, policy: dict[str, Any], ports: list[_PlannedPort], now: datetime) -> dict[str, Any]:
+        rg, location, name = _policy_parts(policy)
+        body = _initiate_body(ports, now, self.params.get("justification"))
+        try:
+            return self.module.clients.initiate(rg, location, name, body)
+        except Exception as exc:
+            self.module.fail_azure(exc, f"request access through JIT policy {name}")
+
+    def _granted(
+        self, responses: list[tuple[dict[str, Any], dict[str, Any]]], my_ip: set[tuple[str, int]]
+    ) -> dict[tuple[str, int], dict[str, Any]]:
+        """The grants Azure returned, by (VM key, port); `my_ip` are the ports asked without a source."""
+        out: dict[tuple[str, int], dict[str, Any]] = {}
+        for _policy, response in responses:
+            start = _parse_time(response.get("startTimeUtc"), "startTimeUtc")
+            for vm in response.get("virtualMachines") or []:
+                for port in vm.get("ports") or []:
+                    sources = port.get("allowedSourceAddressPrefixes") or [port.get("allowedSourceAddressPrefix")]
+                    out[(_vm_key(vm["id"]), int(port["number"]))] = {
+                        "start": start,
+                        "end": _parse_time(port.get("endTimeUtc"), "endTimeUtc"),
+                        "sources": [s for s in sources if s],
+                        "source": (sources or [None])[0],
+                        "mapped_port": port.get("mappedPort"),
+                        "status": port.get("status"),
+                        "my_ip": (_vm_key(vm["id"]), int(port["number"])) in my_ip,
+                    }
+        return out
+
+    # -- waiting for the rules ----------------------------------------------------------------------------
+    def _rules_hold(self, view: _NetworkView, paths: dict[str, _VmNetwork], port: _PlannedPort, grant: _Grant) -> bool:
+        """An active grant is reusable only if its allow rules are still there (when we can see them)."""
+        path = paths.get(_vm_key(port.vm_id))
+        if path is None or not self.params["wait"]:
+            return True
+        missing = self._missing(view, path, port.number, list(grant.sources), grant.mapped_port)
+        if missing is None:
+            return True
+        if missing:
+            self.warnings.append(
+                f"VM {path.name} port {port.number} has an active grant but its rules are gone "
+                f"({'; '.join(missing)}); requesting access again"
+            )
+            return False
+        return True
+
+    def _missing(
+        self, view: _NetworkView, path: _VmNetwork, number: int, sources: list[str] | None, mapped: int | None
+    ) -> list[str] | None:
+        """What is missing for a grant, or None when the NSGs cannot be read."""
+        if not path.private_ip:
+            return None
+        missing = []
+        for scope, nsg_id in path.nsg_ids:
+            nsg = view.nsg(nsg_id)
+            if nsg is None:
+                return None
+            if not _allow_rule_names(nsg, path.private_ip, number, sources):
+                missing.append(f"allow rule for port {number} in {scope} NSG {nsg_id.rsplit('/', 1)[-1]}")
+        if path.firewall_id and not path.firewall_managed and mapped:
+            firewall = view.firewall(path.firewall_id)
+            if firewall is not None and not _dnat_rule_names(firewall, path.private_ip, number, mapped):
+                missing.append(f"DNAT rule {mapped}->{number} on firewall {path.firewall_id.rsplit('/', 1)[-1]}")
+        if not path.complete and not path.nsg_ids:
+            return None
+        return missing
+
+    def _wait(
+        self,
+        view: _NetworkView,
+        paths: dict[str, _VmNetwork],
+        granted: dict[tuple[str, int], dict[str, Any]],
+        responses: list[tuple[dict[str, Any], dict[str, Any]]],
+    ) -> None:
+        deadline = time.monotonic() + self.params["wait_timeout"]
+        delay = 1.0
+        blind = [key for key in granted if paths.get(key[0]) is None or not paths[key[0]].complete]
+        if blind:
+            names = sorted({paths[k[0]].name if k[0] in paths else k[0].rsplit("/", 1)[-1] for k in blind})
+            denied = "; ".join(f"{k}: {v}" for k, v in view.denied.items()) or "not visible"
+            self.warnings.append(
+                f"cannot read the network security groups of {', '.join(names)} ({denied}); waited for the request's "
+                "status in the policy instead of the rules themselves"
+            )
+        while True:
+            missing: list[str] = []
+            for (vm_key, number), grant in granted.items():
+                path = paths.get(vm_key)
+                if path is None or not path.complete:
+                    continue
+                sources = grant["sources"] or None
+                gaps = self._missing(view, path, number, sources, grant.get("mapped_port"))
+                missing.extend(f"VM {path.name}: {gap}" for gap in gaps or [])
+            if blind:
+                missing.extend(self._status_gaps(responses, blind))
+            if not missing:
+                return
+            if time.monotonic() + delay > deadline:
+                self.module.fail(
+                    f"timed out after {self.params['wait_timeout']}s waiting for the JIT rules: {'; '.join(missing)}"
+                    " (the access request was made; Azure may still be applying it)",
+                    changed=True,
+                    requests=[_snake(r) for _p, r in responses],
+                )
+            time.sleep(delay)
+            delay = min(delay * 2, 10.0)
+            view.refresh()
+            for vm_key in {k[0] for k in granted}:
+                path = paths.get(vm_key)
+                if path is not None:
+                    for _scope, nsg_id in path.nsg_ids:
+                        view.load_nsgs(nsg_id.split("/")[4])
+                    if path.firewall_id:
+                        view.load_firewalls(path.firewall_id.split("/")[4])
+
+    def _status_gaps(
+        self, responses: list[tuple[dict[str, Any], dict[str, Any]]], blind: list[tuple[str, int]]
+    ) -> list[str]:
+        """Ports whose request is not yet Initiated in the policy's log (for principals blind to NSGs)."""
+        try:
+            policies = {_vm_key(x["id"]): x for x in self.module.clients.list_policies(self.params["resource_group"])}
+        except Exception as exc:
+            self.module.fail_azure(exc, "read the JIT policy while waiting for the request")
+        gaps = []
+        for policy, response in responses:
+            current = policies.get(_vm_key(policy["id"])) or {}
+            log = (current.get("properties") or {}).get("requests") or []
+            mine = next((r for r in reversed(log) if r.get("startTimeUtc") == response.get("startTimeUtc")), None)
+            for vm_key, number in blind:
+                status = None
+                for vm in (mine or {}).get("virtualMachines") or []:
+                    if _vm_key(vm.get("id", "")) == vm_key:
+                        status = next(
+                            (x.get("status") for x in vm.get("ports") or [] if x.get("number") == number), None
+                        )
+                if status is not None and str(status).lower() != "initiated":
+                    gaps.append(f"VM {_vm_name(vm_key)} port {number}: request status {status}")
+        return gaps
+
+    # -- results --------------------------------------------------------------------------------------------
+    def _connections(
+        self,
+        plans: list[tuple[dict[str, Any], list[_PlannedPort]]],
+        reused: dict[tuple[str, int], _Grant],
+        granted: dict[tuple[str, int], dict[str, Any]],
+        paths: dict[str, _VmNetwork],
+        view: _NetworkView,
+        now: datetime,
+    ) -> list[dict[str, Any]]:
+        out = []
+        for _policy, ports in plans:
+            for port in ports:
+                key = (_vm_key(port.vm_id), port.number)
+                path = paths.get(key[0]) or _VmNetwork(vm_id=port.vm_id, name=_vm_name(port.vm_id))
+                if key in reused:
+                    grant = reused[key]
+                    start, end, sources, mapped = grant.start, grant.end, list(grant.sources), grant.mapped_port
+                elif key in granted:
+                    g = granted[key]
+                    start, end, sources, mapped = g["start"], g["end"], g["sources"], g["mapped_port"]
+                else:  # check mode: what the request would give
+                    start, end = now, now + port.duration
+                    sources, mapped = list(port.sources or []), None
+                rules: list[dict[str, str]] = []
+                if path.private_ip:
+                    for scope, nsg_id in path.nsg_ids:
+                        nsg = view.nsg(nsg_id)
+                        if nsg is not None:
+                            for name in _allow_rule_names(nsg, path.private_ip, port.number, sources or None):
+                                rules.append({"name": name, "scope": scope, "nsg": nsg_id})
+                    if path.firewall_id and mapped:
+                        firewall = view.firewall(path.firewall_id)
+                        if firewall is not None:
+                            for name in _dnat_rule_names(firewall, path.private_ip, port.number, mapped):
+                                rules.append({"name": name, "scope": "firewall", "firewall": path.firewall_id})
+                firewall_ip = path.firewall_public_ip if not path.firewall_managed else None
+                out.append(
+                    _connection(
+                        vm_id=path.vm_id,
+                        number=port.number,
+                        protocol=port.protocol,
+                        sources=sources,
+                        start=start,
+                        end=end,
+                        now=now,
+                        private_ip=path.private_ip,
+                        public_ip=path.public_ip,
+                        firewall_ip=firewall_ip,
+                        mapped_port=mapped,
+                        rules=rules,
+                        reused=key in reused,
+                    )
+                )
+        return out
+
+    def _source_warnings(self, ports: list[_PlannedPort]) -> None:
+        for port in ports:
+            name = _vm_name(port.vm_id)
+            if port.sources is not None and "*" in port.sources:
+                self.warnings.append(
+                    f"VM {name} port {port.number} is opened to any source (*): anyone on the Internet can reach it "
+                    "for the whole duration; give allowed_source"
+                )
+        if any(port.sources is None for port in ports):
+            hint = _egress_hint(self.module.clients.cloud.resource_manager, os.environ)
+            if hint:
+                self.warnings.append(
+                    f"no allowed_source given: Azure opens the port to the address it sees this request come from "
+                    f'("My IP"), and {hint}; if your SSH/RDP traffic leaves through another address, give '
+                    "allowed_source (the full range of your proxy or NAT)"
+                )
+
+
+def _policy_parts(policy: Mapping[str, Any]) -> tuple[str, str, str]:
+    parts = str(policy["id"]).split("/")
+    lowered = [x.lower() for x in parts]
+    rg = parts[lowered.index("resourcegroups") + 1]
+    location = str(policy.get("location") or parts[lowered.index("locations") + 1])
+    return rg, location, str(policy["name"])
+
+
+def _egress_hint(resource_manager: str, env: Mapping[str, str]) -> str | None:
+    """Why "My IP" may not match the SSH/RDP source: a proxy in the way to Azure, or a private (NATed) address."""
+    host = urlsplit(resource_manager).hostname or "management.azure.com"
+    proxies = {
+        k.lower()[:-6]: v for k, v in env.items() if k.lower().endswith("_proxy") and v and k.lower() != "no_proxy"
+    }
+    no_proxy = env.get("no_proxy") or env.get("NO_PROXY") or ""
+    bypassed = urllib.request.proxy_bypass_environment(host, {"no": no_proxy}) if no_proxy else False
+    for scheme in ("https", "all", "http"):
+        if proxies.get(scheme) and not bypassed:
+            var = next(k for k in env if k.lower() == f"{scheme}_proxy")
+            return f"this controller reaches Azure through a proxy ({var}), so Azure sees the proxy's address"
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.connect((host, 443))  # UDP connect sends nothing; it only picks the outgoing address
+            local = ipaddress.ip_address(probe.getsockname()[0])
+    except (OSError, ValueError):
+        return None
+    if local.is_private and not local.is_loopback:
+        return f"this controller's address {local} is private, so it reaches Azure through NAT"
+    return None
+    if local.is_private and not local.is_loopback:
+        return f"this controller's address {local} is private, so it reaches Azure through NAT"
+    return None

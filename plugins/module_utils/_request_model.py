@@ -1,0 +1,306 @@
+# Copyright (c) 2026, azsecops.jit contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Pure logic of access requests: validating a request against its policy, finding a grant to reuse,
+and describing how to connect.
+
+Private API of azsecops.jit. No Ansible or SDK import; wire data is ARM JSON (camelCase).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from ._jit_model import (
+    _format_duration,
+    _format_time,
+    _is_subset,
+    _JitValueError,
+    _parse_time,
+    _PortRule,
+    _prefix_key,
+    _prefixes_from_wire,
+    _vm_key,
+    _vm_name,
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class _WantedPort:
+    """One port the task asks for; sources None = the caller's IP as Azure sees it ("My IP")."""
+
+    number: int
+    sources: tuple[str, ...] | None = None
+    duration: timedelta | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class _PlannedPort:
+    """A validated port of the request: what to ask Azure for."""
+
+    vm_id: str
+    number: int
+    protocol: str
+    sources: tuple[str, ...] | None
+    duration: timedelta
+    max_duration: timedelta
+
+
+@dataclasses.dataclass(frozen=True)
+class _Grant:
+    """An Initiated port of a request logged in the policy."""
+
+    vm_id: str
+    number: int
+    sources: tuple[str, ...]
+    start: datetime
+    end: datetime
+    requestor: str
+    justification: str | None
+    mapped_port: int | None
+
+
+def _sources_key(sources: Sequence[str]) -> frozenset[str]:
+    return frozenset(_prefix_key(s) for s in sources)
+
+
+def _policy_ports(vm_entry: Mapping[str, Any]) -> dict[int, _PortRule]:
+    out: dict[int, _PortRule] = {}
+    for index, port in enumerate(vm_entry.get("ports") or []):
+        rule = _PortRule.from_wire(port, f"ports[{index}]")
+        out.setdefault(rule.number, rule)
+    return out
+
+
+def _plan_vm_ports(
+    vm_entry: Mapping[str, Any], wanted: Sequence[_WantedPort] | None, field: str, policy_name: str
+) -> list[_PlannedPort]:
+    """Check the wanted ports against the VM's policy entry; None asks for every port of the policy.
+
+    Every problem is collected, so the user fixes them all at once; nothing is requested unless all pass.
+    """
+    vm_id = str(vm_entry["id"])
+    name = _vm_name(vm_id)
+    allowed = _policy_ports(vm_entry)
+    wants = list(wanted) if wanted is not None else [_WantedPort(n) for n in sorted(allowed)]
+    errors: list[str] = []
+    planned: list[_PlannedPort] = []
+    seen: set[int] = set()
+    for index, want in enumerate(wants):
+        where = f"{field}.ports[{index}] (VM {name}, port {want.number})"
+        if want.number in seen:
+            errors.append(f"{where}: listed twice")
+            continue
+        seen.add(want.number)
+        rule = allowed.get(want.number)
+        if rule is None:
+            ports = ", ".join(str(n) for n in sorted(allowed)) or "none"
+            errors.append(f"{where}: port {want.number} is not in policy {policy_name} for this VM (it allows {ports})")
+            continue
+        duration = want.duration if want.duration is not None else rule.max_duration
+        if duration > rule.max_duration:
+            errors.append(
+                f"{where}: duration {_format_duration(duration)} exceeds the policy's maximum "
+                f"{_format_duration(rule.max_duration)} for this port"
+            )
+        if want.sources is not None and not _is_subset(want.sources, rule.sources):
+            errors.append(
+                f"{where}: allowed_source {', '.join(want.sources)} is not within the policy's allowed sources "
+                f"({', '.join(rule.sources)})"
+            )
+        planned.append(_PlannedPort(vm_id, want.number, rule.protocol, want.sources, duration, rule.max_duration))
+    if errors:
+        raise _JitValueError(field, "; ".join(errors))
+    return planned
+
+
+def _grants(policy: Mapping[str, Any]) -> list[_Grant]:
+    """Every Initiated port of the policy's request log, oldest first."""
+    out: list[_Grant] = []
+    for request in (policy.get("properties") or {}).get("requests") or []:
+        try:
+            start = _parse_time(request.get("startTimeUtc"), "startTimeUtc")
+        except _JitValueError:
+            continue
+        for vm in request.get("virtualMachines") or []:
+            for port in vm.get("ports") or []:
+                if str(port.get("status", "")).lower() != "initiated":
+                    continue
+                try:
+                    end = _parse_time(port.get("endTimeUtc"), "endTimeUtc")
+                except _JitValueError:
+                    continue
+                out.append(
+                    _Grant(
+                        vm_id=str(vm.get("id", "")),
+                        number=int(port.get("number", 0)),
+                        sources=_prefixes_from_wire(port),
+                        start=start,
+                        end=end,
+                        requestor=str(request.get("requestor", "")),
+                        justification=request.get("justification"),
+                        mapped_port=port.get("mappedPort"),
+                    )
+                )
+    return out
+
+
+def _covering_grant(
+    grants: Sequence[_Grant], port: _PlannedPort, now: datetime, min_remaining: timedelta
+) -> _Grant | None:
+    """The newest active grant for the same VM, port and sources with at least min_remaining left."""
+    if port.sources is None:
+        return None  # "My IP" cannot be compared: Azure alone knows which address the call came from
+    wanted = _sources_key(port.sources)
+    for grant in reversed(grants):
+        if _vm_key(grant.vm_id) != _vm_key(port.vm_id) or grant.number != port.number:
+            continue
+        if _sources_key(grant.sources) != wanted:
+            continue
+        if grant.end - now >= min_remaining:
+            return grant
+        return None  # the newest matching grant is too short; older ones are shorter still or revoked
+    return None
+
+
+def _initiate_body(ports: Sequence[_PlannedPort], now: datetime, justification: str | None) -> dict[str, Any]:
+    """One initiate body for the ports of one policy. End times come from Azure's clock (`now`)."""
+    by_vm: dict[str, list[dict[str, Any]]] = {}
+    ids: dict[str, str] = {}
+    for port in ports:
+        entry: dict[str, Any] = {"number": port.number, "endTimeUtc": _format_time(now + port.duration)}
+        if port.sources is not None:
+            if len(port.sources) == 1:
+                entry["allowedSourceAddressPrefix"] = port.sources[0]
+            else:
+                entry["allowedSourceAddressPrefixes"] = list(port.sources)
+        key = _vm_key(port.vm_id)
+        ids.setdefault(key, port.vm_id)
+        by_vm.setdefault(key, []).append(entry)
+    body: dict[str, Any] = {"virtualMachines": [{"id": ids[k], "ports": v} for k, v in by_vm.items()]}
+    if justification:
+        body["justification"] = justification
+    return body
+
+
+def _connect_command(address: str, port: int, number: int) -> str | None:
+    """A ready command line for well-known management ports."""
+    if number == 22:
+        return f"ssh {address}" if port == 22 else f"ssh -p {port} {address}"
+    if number == 3389:
+        return f"mstsc /v:{address}:{port}"
+    if number in (5985, 5986):
+        ssl = " -UseSSL" if number == 5986 else ""
+        return f"Enter-PSSession -ComputerName {address} -Port {port}{ssl}"
+    return None
+
+
+def _connection(
+    *,
+    vm_id: str,
+    number: int,
+    protocol: str,
+    sources: Sequence[str],
+    start: datetime,
+    end: datetime,
+    now: datetime,
+    private_ip: str | None,
+    public_ip: str | None,
+    firewall_ip: str | None,
+    mapped_port: int | None,
+    rules: Sequence[Mapping[str, str]],
+    reused: bool,
+) -> dict[str, Any]:
+    """How to reach one VM port: firewall IP + mapped port, else the VM's public IP, else its private IP."""
+    if firewall_ip and mapped_port:
+        address, port, via = firewall_ip, int(mapped_port), "firewall"
+    elif public_ip:
+        address, port, via = public_ip, number, "public_ip"
+    else:
+        address, port, via = private_ip or "", number, "private_ip"
+    result: dict[str, Any] = {
+        "vm": _vm_name(vm_id),
+        "vm_id": vm_id,
+        "address": address,
+        "port": port,
+        "target_port": number,
+        "via": via,
+        "protocol": protocol,
+        "private_ip": private_ip,
+        "allowed_source": list(sources),
+        "start_time_utc": _format_time(start),
+        "end_time_utc": _format_time(end),
+        "seconds_left": max(0, int((end - now).total_seconds())),
+        "rules": [dict(rule) for rule in rules],
+        "reused": reused,
+        "command": _connect_command(address, port, number) if address else None,
+    }
+    if number == 3389 and address:
+        result["rdp_file"] = f"full address:s:{address}:{port}\nprompt for credentials:i:1\n"
+    return result
+
+
+# -- finding the rules of a grant ------------------------------------------------------------------------
+
+_ALLOW_NAME = re.compile(r"^SecurityCenter-JITRule-\d+-[0-9a-fA-F]{32}$")
+
+
+def _listed(props: Mapping[str, Any], single: str, plural: str) -> list[str]:
+    values = list(props.get(plural) or [])
+    if props.get(single) not in (None, ""):
+        values.append(str(props[single]))
+    return values
+
+
+def _port_in(specs: Sequence[str], number: int) -> bool:
+    for spec in specs:
+        spec = str(spec).strip()
+        if spec == "*":
+            return True
+        low, _, high = spec.partition("-")
+        try:
+            if int(low) <= number <= int(high or low):
+                return True
+        except ValueError:
+            continue
+    return False
+
+
+def _allow_rule_names(nsg: Mapping[str, Any], private_ip: str, number: int, sources: Sequence[str] | None) -> list[str]:
+    """Names of the JIT allow rules in an NSG that open `number` on `private_ip` to exactly `sources`
+    (to any source when None: "My IP" is known only to Azure)."""
+    names = []
+    for rule in (nsg.get("properties") or {}).get("securityRules") or []:
+        props = rule.get("properties") or {}
+        if not _ALLOW_NAME.match(str(rule.get("name", ""))) or str(props.get("access", "")).lower() != "allow":
+            continue
+        if str(props.get("direction", "Inbound")).lower() != "inbound":
+            continue
+        destinations = {
+            d.split("/")[0] for d in _listed(props, "destinationAddressPrefix", "destinationAddressPrefixes")
+        }
+        if private_ip not in destinations:
+            continue
+        if not _port_in(_listed(props, "destinationPortRange", "destinationPortRanges"), number):
+            continue
+        found = _listed(props, "sourceAddressPrefix", "sourceAddressPrefixes")
+        if sources is not None and _sources_key(found) != _sources_key(sources):
+            continue
+        names.append(str(rule["name"]))
+    return names
+
+
+def _dnat_rule_names(firewall: Mapping[str, Any], private_ip: str, number: int, mapped_port: int | None) -> list[str]:
+    """Names of the firewall DNAT rules that forward (mapped port) to `private_ip`:`number`."""
+    names = []
+    for collection in (firewall.get("properties") or {}).get("natRuleCollections") or []:
+        for rule in (collection.get("properties") or {}).get("rules") or []:
+            if str(rule.get("translatedAddress")) != private_ip or str(rule.get("translatedPort")) != str(number):
+                continue
+            if mapped_port is not None and str(mapped_port) not in [str(p) for p in rule.get("destinationPorts") or []]:
+                continue
+            names.append(str(rule.get("name")))
+    return names
