@@ -20,19 +20,24 @@ attributes:
       - This assumes that the system controlled/queried by the module has not changed in a relevant way.
 """
 
-    # Attributes of a module that only reads.
+    # Attributes of a module that only reads (use instead of the plain fragment).
     INFO_MODULE = r"""
 options: {}
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details:
       - This action does not modify state.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: N/A
     details:
       - This action does not modify state.
   idempotent:
+    description:
+      - When run twice in a row outside check mode, with the same arguments, the second invocation
+        indicates no change.
     support: full
 """
 

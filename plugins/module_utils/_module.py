@@ -47,7 +47,7 @@ class _AzureJitModule:
         self.diff_mode: bool = bool(self.module._diff)
         self._clients: _AzureClients | None = None
         for import_name, package in _REQUIRED_LIBS:
-            if importlib.util.find_spec(import_name.split(".")[0]) is None or not _has(import_name):
+            if importlib.util.find_spec(import_name.split(".", maxsplit=1)[0]) is None or not _has(import_name):
                 self.module.fail_json(msg=missing_required_lib(package))
 
     @property

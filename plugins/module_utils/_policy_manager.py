@@ -264,7 +264,7 @@ def _predicted_policy(
         return None
     name = existing["name"] if existing else p["name"]
     policy_id = (existing or {}).get("id") or (
-        f"/subscriptions/{subscription}/resourceGroups/{p['resource_group']}/providers/{_POLICY_TYPE.split('/')[0]}"
+        f"/subscriptions/{subscription}/resourceGroups/{p['resource_group']}/providers/Microsoft.Security"
         f"/locations/{location}/jitNetworkAccessPolicies/{name}"
     )
     properties: dict[str, Any] = {"virtualMachines": plan.vms, "provisioningState": "Succeeded"}

@@ -444,6 +444,3 @@ def _egress_hint(resource_manager: str, env: Mapping[str, str]) -> str | None:
     if local.is_private and not local.is_loopback:
         return f"this controller's address {local} is private, so it reaches Azure through NAT"
     return None
-    if local.is_private and not local.is_loopback:
-        return f"this controller's address {local} is private, so it reaches Azure through NAT"
-    return None

@@ -260,7 +260,7 @@ def _port_in(specs: Sequence[str], number: int) -> bool:
         spec = str(spec).strip()
         if spec == "*":
             return True
-        low, _, high = spec.partition("-")
+        low, _dash, high = spec.partition("-")
         try:
             if int(low) <= number <= int(high or low):
                 return True

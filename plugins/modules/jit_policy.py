@@ -21,7 +21,7 @@ description:
   - Concurrent tasks changing the same policy on one controller take turns (a lock per policy), and
     the module re-reads the policy after writing to catch writers elsewhere.
 author:
-  - azsecops.jit contributors
+  - azsecops.jit maintainers (@azsecops)
 extends_documentation_fragment:
   - azsecops.jit.azure
   - azsecops.jit._attributes
@@ -108,7 +108,7 @@ options:
   ports:
     description:
       - Ports of every listed VM that has no O(virtual_machines[].ports) of its own.
-      - The default is the portal's: 22, 3389, 5985 and 5986, any protocol, any source, 3 hours.
+      - "The default is the portal's: 22, 3389, 5985 and 5986, any protocol, any source, 3 hours."
     type: list
     elements: dict
     suboptions: *port_options

@@ -24,7 +24,7 @@ description:
   - There is no API to revoke access early. To keep exposure short, request a short
     O(virtual_machines[].ports[].duration); a newer request for the same VM and port replaces the older one.
 author:
-  - azsecops.jit contributors
+  - azsecops.jit maintainers (@azsecops)
 extends_documentation_fragment:
   - azsecops.jit.azure
   - azsecops.jit._attributes
@@ -207,7 +207,8 @@ connections:
       type: str
       returned: always
     address:
-      description: Address to connect to: the firewall's public IP, else the VM's public IP, else its private IP.
+      description:
+        - The address to connect to, which is the firewall's public IP, else the VM's public IP, else its private IP.
       type: str
       returned: always
     port:

@@ -206,7 +206,7 @@ INVALID = [
 ]
 
 
-@pytest.mark.parametrize(("args", "expected"), INVALID, ids=[e for _, e in INVALID])
+@pytest.mark.parametrize(("args", "expected"), INVALID, ids=[expected for _args, expected in INVALID])
 def test_invalid_input_fails_clearly_before_any_write(
     emu: EmulatorProcess, owner_env: dict[str, str], args: dict[str, Any], expected: str
 ) -> None:

@@ -252,7 +252,7 @@ INVALID = [
 ]
 
 
-@pytest.mark.parametrize(("vms", "expected"), INVALID, ids=[e for _, e in INVALID])
+@pytest.mark.parametrize(("vms", "expected"), INVALID, ids=[expected for _args, expected in INVALID])
 def test_invalid_request_fails_before_initiating(
     emu: EmulatorProcess, owner_env: dict[str, str], vms: list[dict[str, Any]], expected: str
 ) -> None:
