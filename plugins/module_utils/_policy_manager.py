@@ -183,7 +183,8 @@ class _PolicyManager:
         self, plan: _PolicyPlan, existing_vms: list[dict[str, Any]], desired: list[_VmEntry], location: str
     ) -> None:
         """Look up (in bulk) only the VMs this run adds or changes, and take Azure's id casing."""
-        unchanged = {_vm_key(str(v.get("id", ""))) for v in existing_vms if v in plan.vms}
+        before = {_vm_key(str(v.get("id", ""))): v for v in existing_vms}
+        unchanged = {key for key, v in ((_vm_key(str(w.get("id", ""))), w) for w in plan.vms) if before.get(key) == v}
         touched = [e for e in desired if e.key not in unchanged]
         if not touched:
             return

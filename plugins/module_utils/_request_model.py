@@ -9,7 +9,6 @@ Private API of azsecops.jit. No Ansible or SDK import; wire data is ARM JSON (ca
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -26,6 +25,7 @@ from ._jit_model import (
     _vm_key,
     _vm_name,
 )
+from ._nsg import _firewall_jit_rules, _nsg_jit_rules, _ports_cover, _same_prefixes
 
 
 @dataclasses.dataclass(frozen=True)
@@ -243,64 +243,32 @@ def _connection(
     return result
 
 
-# -- finding the rules of a grant ------------------------------------------------------------------------
-
-_ALLOW_NAME = re.compile(r"^SecurityCenter-JITRule-\d+-[0-9a-fA-F]{32}$")
-
-
-def _listed(props: Mapping[str, Any], single: str, plural: str) -> list[str]:
-    values = list(props.get(plural) or [])
-    if props.get(single) not in (None, ""):
-        values.append(str(props[single]))
-    return values
-
-
-def _port_in(specs: Sequence[str], number: int) -> bool:
-    for spec in specs:
-        spec = str(spec).strip()
-        if spec == "*":
-            return True
-        low, _dash, high = spec.partition("-")
-        try:
-            if int(low) <= number <= int(high or low):
-                return True
-        except ValueError:
-            continue
-    return False
+# -- finding the rules of a grant (rule reading is _nsg's) -----------------------------------------------
 
 
 def _allow_rule_names(nsg: Mapping[str, Any], private_ip: str, number: int, sources: Sequence[str] | None) -> list[str]:
     """Names of the JIT allow rules in an NSG that open `number` on `private_ip` to exactly `sources`
     (to any source when None: "My IP" is known only to Azure)."""
     names = []
-    for rule in (nsg.get("properties") or {}).get("securityRules") or []:
-        props = rule.get("properties") or {}
-        if not _ALLOW_NAME.match(str(rule.get("name", ""))) or str(props.get("access", "")).lower() != "allow":
+    for rule in _nsg_jit_rules(nsg):
+        if rule.kind != "allow" or rule.access.lower() != "allow" or rule.direction.lower() not in ("", "inbound"):
             continue
-        if str(props.get("direction", "Inbound")).lower() != "inbound":
+        if private_ip not in {d.split("/")[0] for d in rule.destinations}:
             continue
-        destinations = {
-            d.split("/")[0] for d in _listed(props, "destinationAddressPrefix", "destinationAddressPrefixes")
-        }
-        if private_ip not in destinations:
+        if not _ports_cover(rule.ports, number):
             continue
-        if not _port_in(_listed(props, "destinationPortRange", "destinationPortRanges"), number):
+        if sources is not None and not _same_prefixes(rule.sources, sources):
             continue
-        found = _listed(props, "sourceAddressPrefix", "sourceAddressPrefixes")
-        if sources is not None and _sources_key(found) != _sources_key(sources):
-            continue
-        names.append(str(rule["name"]))
+        names.append(rule.name)
     return names
 
 
 def _dnat_rule_names(firewall: Mapping[str, Any], private_ip: str, number: int, mapped_port: int | None) -> list[str]:
-    """Names of the firewall DNAT rules that forward (mapped port) to `private_ip`:`number`."""
-    names = []
-    for collection in (firewall.get("properties") or {}).get("natRuleCollections") or []:
-        for rule in (collection.get("properties") or {}).get("rules") or []:
-            if str(rule.get("translatedAddress")) != private_ip or str(rule.get("translatedPort")) != str(number):
-                continue
-            if mapped_port is not None and str(mapped_port) not in [str(p) for p in rule.get("destinationPorts") or []]:
-                continue
-            names.append(str(rule.get("name")))
-    return names
+    """Names of the firewall's JIT DNAT rules that forward (mapped port) to `private_ip`:`number`."""
+    return [
+        rule.name
+        for rule in _firewall_jit_rules(firewall)
+        if rule.translated_address == private_ip
+        and rule.translated_port == str(number)
+        and (mapped_port is None or str(mapped_port) in rule.ports)
+    ]

@@ -161,15 +161,21 @@ EXAMPLES = r"""
           - {number: 3389, protocol: tcp, allowed_source: [203.0.113.0/24], max_duration: 1h}
           - {number: 5986, protocol: tcp, max_duration: 30m}
 
-- name: Credentials for every task from module_defaults (as the AWX Azure credential injects them)
+- name: Credentials for every task from module_defaults; onboard every VM of an inventory group at once
   module_defaults:
     group/azsecops.jit.azure:
       subscription_id: "{{ lookup('ansible.builtin.env', 'AZURE_SUBSCRIPTION_ID') }}"
+      api_retries: 8
   block:
-    - name: Onboard every VM of an inventory group
+    - name: One entry per host of the group
+      ansible.builtin.set_fact:
+        web_vms: "{{ web_vms | default([]) + [{'name': item}] }}"
+      loop: "{{ groups['web'] }}"
+
+    - name: One policy write for all of them
       azsecops.jit.jit_policy:
         resource_group: rg-app
-        virtual_machines: "{{ groups['web'] | map('community.general.dict_kv', 'name') | list }}"
+        virtual_machines: "{{ web_vms }}"
         ports: [{number: 22, protocol: tcp}]
 
 - name: Take one VM out of the policy (the other VMs stay)

@@ -185,6 +185,7 @@ def test_dnat_rules_match_translation_and_mapped_port() -> None:
         "properties": {
             "natRuleCollections": [
                 {
+                    "name": "ASC-JIT-1234",
                     "properties": {
                         "rules": [
                             {
@@ -200,8 +201,21 @@ def test_dnat_rules_match_translation_and_mapped_port() -> None:
                                 "destinationPorts": ["50001"],
                             },
                         ]
-                    }
-                }
+                    },
+                },
+                {
+                    "name": "my-nat",
+                    "properties": {
+                        "rules": [
+                            {
+                                "name": "mine",
+                                "translatedAddress": "10.0.0.4",
+                                "translatedPort": "22",
+                                "destinationPorts": ["50000"],
+                            },
+                        ]
+                    },
+                },
             ]
         }
     }
