@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import email.utils
+import functools
 import ipaddress
 import re
 from collections.abc import Mapping, Sequence
@@ -260,14 +261,9 @@ def _normalize_prefix(value: object, field: str) -> str:
     if not isinstance(value, str):
         raise _JitValueError(field, f"{value!r} is not an address; use an IP address, a CIDR prefix or '*'")
     text = value.strip()
-    if text == _ANY or text.lower() == "any":
-        return _ANY
-    try:
-        if "/" in text:
-            return str(ipaddress.ip_network(text, strict=True))
-        return str(ipaddress.ip_address(text))
-    except ValueError:
-        pass
+    canonical = _canonical_prefix(text)
+    if canonical is not None:
+        return canonical
     if "/" in text:
         try:
             loose = ipaddress.ip_network(text, strict=False)
@@ -282,6 +278,20 @@ def _normalize_prefix(value: object, field: str) -> str:
     raise _JitValueError(field, f"{text!r} is not an IPv4/IPv6 address, a CIDR prefix (e.g. 203.0.113.0/24) or '*'")
 
 
+@functools.lru_cache(maxsize=4096)
+def _canonical_prefix(text: str) -> str | None:
+    """The canonical form of a valid source, or None. Cached: a policy repeats the same few prefixes."""
+    if text == _ANY or text.lower() == "any":
+        return _ANY
+    try:
+        if "/" in text:
+            return str(ipaddress.ip_network(text, strict=True))
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        return None
+
+
+@functools.lru_cache(maxsize=4096)
 def _prefix_key(prefix: str) -> str:
     """Comparison key: "10.0.0.5" and "10.0.0.5/32" are the same source."""
     if prefix == _ANY:
