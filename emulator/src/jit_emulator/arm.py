@@ -1,27 +1,27 @@
 """ARM request framework: routes, the per-request context, paging and id helpers.
 
-Providers register handlers on a `Registry`; the server matches a request to a route with
-werkzeug's router, checks the api-version, authorises the action on the scope, and calls the
-handler inside one store transaction.
+Providers register handlers on a `Registry`; the server matches a request to a route (literal
+segments case-insensitively, as ARM does; the most specific template wins), checks the api-version,
+authorises the action on the scope, and calls the handler inside one store transaction.
 """
 
 from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from werkzeug.routing import Map, Rule
+from werkzeug.exceptions import MethodNotAllowed, NotFound
+from werkzeug.routing import Map, MapAdapter, RequestRedirect, Rule
 
 from .errors import ArmError
+from .names import validate_resource_group, validate_subscription_id
 from .store import Tx
 
-GUID_RE = re.compile(r"^[0-9A-Fa-f]{8}-([0-9A-Fa-f]{4}-){3}[0-9A-Fa-f]{12}$")
-RG_RE = re.compile(r"^[-\w\._\(\)]+$")
 _API_VERSION_RE = re.compile(r"^\d{4}-\d{2}-\d{2}(-preview|-beta|-alpha)?$")
 
 
@@ -79,15 +79,53 @@ def _static(value: str) -> Callable[[Context], str]:
     return lambda ctx: value
 
 
+_VARIABLE_RE = re.compile(r"^<(?:(?P<converter>path):)?(?P<name>\w+)>$")
+
+
+def _lower_template(template: str) -> str:
+    """The template with its literal segments lower-cased (variables untouched)."""
+    return "/".join(seg if _VARIABLE_RE.match(seg) else seg.lower() for seg in template.split("/"))
+
+
+def _segments(path: str) -> list[str]:
+    return path.strip("/").split("/") if path.strip("/") else []
+
+
+def _original_values(template: str, path: str) -> dict[str, str]:
+    """The variables of a matched template, cut from the request path in its own casing.
+
+    werkzeug matches the lower-cased path (ARM's literal segments are case-insensitive); the
+    values it returns are lower-cased too, so they are taken again from the original path by
+    segment position. A `<path:...>` variable takes every segment the literals leave over.
+    """
+    parts = _segments(path)
+    template_parts = _segments(template)
+    values: dict[str, str] = {}
+    index = 0
+    for seg in template_parts:
+        found = _VARIABLE_RE.match(seg)
+        if found is None:
+            index += 1
+        elif found["converter"] == "path":
+            width = len(parts) - (len(template_parts) - 1)
+            values[found["name"]] = "/".join(parts[index : index + width])
+            index += width
+        else:
+            values[found["name"]] = parts[index]
+            index += 1
+    return values
+
+
 class Registry:
-    """The route table; templates use werkzeug syntax (`<name>`, `<path:scope>`)."""
+    """The route table, on werkzeug's router. Templates name variables `<name>` (one segment) or
+    `<path:name>` (several). ARM matches literal segments case-insensitively; variables keep the
+    casing of the request.
+    """
 
     def __init__(self) -> None:
         self.routes: dict[str, Route] = {}
         self._map = Map(strict_slashes=False, merge_slashes=False)
-        # ARM matches literal path segments case-insensitively; the router does not, so every
-        # literal segment is mapped to the casing the templates use before matching.
-        self.keywords: dict[str, str] = {}
+        self._adapter: MapAdapter | None = None
 
     def add(
         self,
@@ -112,33 +150,25 @@ class Registry:
             endpoint=endpoint,
         )
         self.routes[endpoint] = route
-        self._map.add(Rule(template, endpoint=endpoint, methods=[method]))
-        for segment in template.strip("/").split("/"):
-            if "<" not in segment:
-                self.keywords.setdefault(segment.lower(), segment)
-
-    def canonical(self, path: str) -> str:
-        return "/".join(self.keywords.get(seg.lower(), seg) for seg in path.split("/"))
+        self._map.add(Rule(_lower_template(template), endpoint=endpoint, methods=[method]))
+        self._adapter = None
 
     def match(self, method: str, path: str) -> tuple[Route, dict[str, str]]:
-        from werkzeug.exceptions import MethodNotAllowed, NotFound
-
-        adapter = self._map.bind("emulator", "/")
+        if self._adapter is None:
+            self._adapter = self._map.bind("emulator", "/")
         try:
-            endpoint, values = adapter.match(self.canonical(path), method=method)
+            endpoint, _values = self._adapter.match(path.lower(), method=method)
         except MethodNotAllowed as exc:
             raise ArmError(
                 405,
                 "MethodNotAllowed",
                 f"The requested resource does not support http method '{method}'.",
             ) from exc
-        except NotFound as exc:
-            raise ArmError(
-                404,
-                "NotFound",
-                f"No HTTP resource was found that matches the request URI '{path}'.",
-            ) from exc
-        return self.routes[str(endpoint)], {k: str(v) for k, v in values.items()}
+        except (NotFound, RequestRedirect) as exc:
+            message = f"No HTTP resource was found that matches the request URI '{path}'."
+            raise ArmError(404, "NotFound", message) from exc
+        route = self.routes[str(endpoint)]
+        return route, _original_values(route.template, path)
 
 
 def check_api_version(route: Route, api_version: str | None) -> None:
@@ -153,7 +183,8 @@ def check_api_version(route: Route, api_version: str | None) -> None:
             raise ArmError(
                 400,
                 "InvalidApiVersionParameter",
-                f"The api-version '{api_version}' is invalid. The supported versions are dates in the form 'YYYY-MM-DD'.",
+                f"The api-version '{api_version}' is invalid."
+                " The supported versions are dates in the form 'YYYY-MM-DD'.",
             )
         return
     if api_version not in route.api_versions:
@@ -220,12 +251,7 @@ def etag() -> str:
 
 
 def check_subscription(ctx: Context, sub: str) -> dict[str, Any]:
-    if not GUID_RE.match(sub):
-        raise ArmError(
-            400,
-            "InvalidSubscriptionId",
-            f"The provided subscription identifier '{sub}' is malformed or invalid.",
-        )
+    validate_subscription_id(sub)
     body = ctx.tx.get(subscription_id(sub))
     if body is None:
         raise ArmError(404, "SubscriptionNotFound", f"The subscription '{sub}' could not be found.")
@@ -233,13 +259,7 @@ def check_subscription(ctx: Context, sub: str) -> dict[str, Any]:
 
 
 def check_rg_name(rg: str) -> None:
-    if not (1 <= len(rg) <= 90) or not RG_RE.match(rg) or rg.endswith("."):
-        raise ArmError(
-            400,
-            "InvalidResourceGroupNameFormat",
-            f"The resource group name '{rg}' is invalid. It can be 1 to 90 characters long and contain"
-            " only letters, digits, underscores, hyphens, periods (not at the end) and parentheses.",
-        )
+    validate_resource_group(rg)
 
 
 def check_rg(ctx: Context, sub: str, rg: str) -> dict[str, Any]:
@@ -263,15 +283,27 @@ def resource_not_found(type_label: str, name: str, rg: str) -> ArmError:
 # -- paging ---------------------------------------------------------------------------------------------
 
 
-def page(ctx: Context, items: list[Any], *, value_key: str = "value") -> Response:
-    """One page of a list, with ARM's `nextLink` carrying a `$skipToken` offset."""
+def page(
+    ctx: Context,
+    items: Sequence[Any],
+    *,
+    value_key: str = "value",
+    transform: Callable[[Any], Any] | None = None,
+) -> Response:
+    """One page of a list, with ARM's `nextLink` carrying a `$skipToken` offset.
+
+    `transform` (decoding, computed back-references) is applied to the items of this page only, so a
+    list of n items read page by page costs O(n) transforms, not O(n^2).
+    """
     size = max(1, int(ctx.settings.get("page_size", 10)))
-    token = ctx.query.get("$skiptoken") or ctx.query.get("$skipToken") or "0"
+    token = ctx.query.get("$skiptoken") or "0"
     try:
         start = max(0, int(token))
     except ValueError as exc:
         raise ArmError(400, "InvalidSkipToken", f"The skip token '{token}' is invalid.") from exc
-    chunk = items[start : start + size]
+    chunk = list(items[start : start + size])
+    if transform is not None:
+        chunk = [transform(item) for item in chunk]
     body: dict[str, Any] = {value_key: chunk}
     if start + size < len(items):
         query = {k: v for k, v in ctx.query.items() if k.lower() != "$skiptoken"}

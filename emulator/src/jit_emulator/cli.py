@@ -52,17 +52,14 @@ def main(argv: list[str] | None = None) -> int:
             print(f"jit-emulator: cannot load world {args.world}: {err}", file=sys.stderr)
             return 2
     server, info = emulator.make_server(args.host, args.port)
-    stop = threading.Event()
 
     def _stop(signum: int, frame: Any) -> None:
-        stop.set()
         threading.Thread(target=server.shutdown, daemon=True).start()
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     print(json.dumps(info), flush=True)
     server.serve_forever()
-    server.server_close()
     return 0
 
 

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import uuid
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-import isodate
 from werkzeug.wrappers import Request as WzRequest
 
+from . import jit
 from .arm import Response
 from .errors import ArmError
 
@@ -53,9 +54,7 @@ def seed_identity(emulator: Emulator, ident: dict[str, str]) -> None:
             principal=None,
             base_url="https://127.0.0.1",
         )
-    assign_role(
-        emulator, ident["object_id"], "Owner", "/", assignment_name="00000000-0000-0000-0000-00000000a11c"
-    )
+    assign_role(emulator, ident["object_id"], "Owner", "/", assignment_name="00000000-0000-0000-0000-00000000a11c")
 
 
 def assign_role(
@@ -96,28 +95,23 @@ def _custom_role_id(emulator: Emulator, role_name: str, scope: str) -> str:
     raise ArmError(
         400,
         "RoleDefinitionDoesNotExist",
-        f"The role '{role_name}' is neither a built-in role nor a custom role defined in this emulator (scope {scope}).",
+        f"The role '{role_name}' is neither a built-in role nor a custom role defined in this emulator"
+        f" (scope {scope}).",
     )
 
 
 def add_principal(emulator: Emulator, spec: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(spec, dict):
-        raise ArmError(
-            400, "InvalidPrincipal", "A principal is an object with client_id, secret, display_name."
-        )
+        raise ArmError(400, "InvalidPrincipal", "A principal is an object with client_id, secret, display_name.")
     client_id = str(spec.get("client_id") or uuid.uuid4())
     object_id = str(spec.get("object_id") or uuid.uuid4())
     secret = str(spec.get("secret") or secrets.token_urlsafe(24))
     display_name = str(spec.get("display_name") or client_id)
     with emulator.store.write() as tx:
-        tx.put_principal(
-            client_id, object_id, secret, display_name, str(spec.get("kind", "ServicePrincipal"))
-        )
+        tx.put_principal(client_id, object_id, secret, display_name, str(spec.get("kind", "ServicePrincipal")))
     for grant in spec.get("roles", []) or []:
         if not isinstance(grant, dict) or "role" not in grant or "scope" not in grant:
-            raise ArmError(
-                400, "InvalidPrincipal", f"Each entry of roles needs 'role' and 'scope'; got {grant!r}."
-            )
+            raise ArmError(400, "InvalidPrincipal", f"Each entry of roles needs 'role' and 'scope'; got {grant!r}.")
         assign_role(emulator, object_id, str(grant["role"]), str(grant["scope"]))
     return {"client_id": client_id, "object_id": object_id, "secret": secret, "display_name": display_name}
 
@@ -158,19 +152,11 @@ def handle(emulator: Emulator, request: WzRequest) -> Response:
         from .world import load_world
 
         if not isinstance(body, dict) or not ("path" in body or "world" in body):
-            raise ArmError(
-                400, "InvalidWorld", 'POST /_emulator/world takes {"path": FILE} or {"world": {...}}.'
-            )
+            raise ArmError(400, "InvalidWorld", 'POST /_emulator/world takes {"path": FILE} or {"world": {...}}.')
         summary = load_world(emulator, body.get("world") or body["path"])
         return Response(200, summary)
     if what == "reset" and method == "POST":
-        emulator.store.reset()
-        emulator.clock.reset()
-        emulator.set_faults([])
-        emulator.update_settings({})
-        with emulator.store.write() as tx:
-            tx.kv_set("identity", emulator.ident)
-        seed_identity(emulator, emulator.ident)
+        emulator.reset()
         world = (body or {}).get("world") if isinstance(body, dict) else None
         summary: dict[str, Any] = {"status": "reset"}
         if world:
@@ -193,14 +179,7 @@ def _clock(emulator: Emulator, method: str, body: Any) -> Response:
             'POST /_emulator/clock takes {"advance": "PT2H"} or {"set": "<UTC time>"}.',
         )
     if "advance" in body:
-        try:
-            delta = isodate.parse_duration(str(body["advance"]))
-        except (isodate.ISO8601Error, ValueError) as exc:
-            raise ArmError(
-                400, "InvalidClockRequest", f"advance must be an ISO 8601 duration such as PT2H: {exc}"
-            ) from exc
-        if not hasattr(delta, "total_seconds"):
-            raise ArmError(400, "InvalidClockRequest", "advance must not use years or months.")
+        delta = jit.parse_duration(body["advance"], "advance", code="InvalidClockRequest")
         emulator.clock.advance(delta)
     elif "set" in body:
         try:
@@ -230,17 +209,23 @@ def _faults(emulator: Emulator, method: str, body: Any) -> Response:
         raise ArmError(405, "MethodNotAllowed", "faults takes GET, PUT and DELETE.")
     items = body.get("faults") if isinstance(body, dict) else body
     if not isinstance(items, list):
-        raise ArmError(
-            400, "InvalidFaults", 'PUT /_emulator/faults takes {"faults": [{"status": 429, ...}]}.'
-        )
+        raise ArmError(400, "InvalidFaults", 'PUT /_emulator/faults takes {"faults": [{"status": 429, ...}]}.')
     faults = []
     for item in items:
         try:
             fault = Fault(**item)
         except TypeError as exc:
             raise ArmError(400, "InvalidFaults", f"Invalid fault {item!r}: {exc}") from exc
-        if not 0.0 <= fault.rate <= 1.0:
-            raise ArmError(400, "InvalidFaults", f"rate must be between 0 and 1, got {fault.rate}.")
+        if not isinstance(fault.rate, (int, float)) or not 0.0 <= fault.rate <= 1.0:
+            raise ArmError(400, "InvalidFaults", f"rate must be between 0 and 1, got {fault.rate!r}.")
+        if not isinstance(fault.status, int) or not (fault.status == 0 or 400 <= fault.status <= 599):
+            raise ArmError(400, "InvalidFaults", f"status must be 0 (latency only) or 400-599, got {fault.status!r}.")
+        if not isinstance(fault.latency_ms, int) or fault.latency_ms < 0:
+            raise ArmError(400, "InvalidFaults", f"latency_ms must be a whole number >= 0, got {fault.latency_ms!r}.")
+        try:
+            re.compile(fault.path or "")
+        except re.error as exc:
+            raise ArmError(400, "InvalidFaults", f"path must be a regular expression: {exc}.") from exc
         faults.append(fault)
     emulator.set_faults(faults)
     return Response(200, {"faults": [f.__dict__ for f in faults]})
@@ -248,11 +233,10 @@ def _faults(emulator: Emulator, method: str, body: Any) -> Response:
 
 def _state_summary(emulator: Emulator) -> dict[str, Any]:
     with emulator.store.read() as tx:
-        rows = tx.conn.execute("SELECT type, COUNT(*) FROM resources GROUP BY type ORDER BY type").fetchall()
-        grants = tx.conn.execute("SELECT state, COUNT(*) FROM grants GROUP BY state").fetchall()
+        resources, grants = tx.counts()
     return {
-        "resources": {t: n for t, n in rows},
-        "grants": {s: n for s, n in grants},
+        "resources": resources,
+        "grants": grants,
         "now": _iso(emulator.clock.now()),
         "settings": emulator.settings,
     }

@@ -30,7 +30,7 @@ class ArmError(Exception):
         error: dict[str, Any] = {"code": self.code, "message": self.message}
         if self.target is not None:
             error["target"] = self.target
-        if self.details:
+        if self.details is not None:
             error["details"] = self.details
         return {"error": error}
 

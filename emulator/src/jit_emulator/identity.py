@@ -60,12 +60,45 @@ class SigningKey:
 # -- cloud metadata ------------------------------------------------------------------------------------
 
 
+# 2019-05-01 list entries carry fewer keys than the 2022-09-01 object (azure-wire-shapes.md §e).
+_LIST_KEYS = (
+    "portal",
+    "authentication",
+    "media",
+    "graphAudience",
+    "graph",
+    "name",
+    "suffixes",
+    "batch",
+    "resourceManager",
+    "vmImageAliasDoc",
+    "activeDirectoryDataLake",
+    "sqlManagement",
+)
+_LIST_SUFFIXES = (
+    "azureDataLakeStoreFileSystem",
+    "acrLoginServer",
+    "sqlServerHostname",
+    "azureDataLakeAnalyticsCatalogAndJob",
+    "keyVaultDns",
+    "storage",
+    "azureFrontDoorEndpointSuffix",
+)
+METADATA_VERSIONS = ("2022-09-01", "2020-06-01", "2019-05-01", "2015-01-01", "1.0")
+
+
 def cloud_metadata(base_url: str, api_version: str | None, tenant_id: str) -> Response:
+    """ARM's `/metadata/endpoints`, naming this emulator as resource manager and login endpoint.
+
+    The shapes follow the public fixtures (emulator/docs/azure-wire-shapes.md §e): 2022-09-01 is one
+    object whose `authentication.loginEndpoint` has no trailing slash; 2019-05-01 is a list of such
+    objects whose `loginEndpoint` ends with '/'; 2015-01-01 (and 1.0) is the short msrestazure form.
+    """
     root = base_url.rstrip("/") + "/"
     modern = {
-        "portal": root,
+        "portal": root.rstrip("/"),
         "authentication": {
-            "loginEndpoint": root,
+            "loginEndpoint": root.rstrip("/"),
             "audiences": [root],
             "tenant": "common",
             "identityProvider": "AAD",
@@ -106,7 +139,11 @@ def cloud_metadata(base_url: str, api_version: str | None, tenant_id: str) -> Re
     if api_version in ("2022-09-01", "2020-06-01"):
         return Response(200, modern)
     if api_version == "2019-05-01":
-        return Response(200, [modern])
+        listed = {key: modern[key] for key in _LIST_KEYS}
+        listed["authentication"] = {**modern["authentication"], "loginEndpoint": root}
+        listed["suffixes"] = {key: modern["suffixes"][key] for key in _LIST_SUFFIXES}
+        listed["gallery"] = root
+        return Response(200, [listed])
     if api_version in ("2015-01-01", "1.0"):
         return Response(
             200,
@@ -120,7 +157,7 @@ def cloud_metadata(base_url: str, api_version: str | None, tenant_id: str) -> Re
     raise ArmError(
         400,
         "InvalidApiVersionParameter",
-        f"The api-version '{api_version}' is invalid. The supported versions are '2022-09-01,2020-06-01,2019-05-01,2015-01-01'.",
+        f"The api-version '{api_version}' is invalid. The supported versions are '{','.join(METADATA_VERSIONS)}'.",
     )
 
 
@@ -282,9 +319,7 @@ def token(
         "access_token": access_token,
     }
     if not v2:
-        body.update(
-            {"expires_on": str(now + TOKEN_LIFETIME - 1), "not_before": str(now), "resource": audience}
-        )
+        body.update({"expires_on": str(now + TOKEN_LIFETIME - 1), "not_before": str(now), "resource": audience})
     return Response(200, body)
 
 
@@ -295,9 +330,7 @@ def _www_authenticate(tenant_id: str, description: str) -> dict[str, str]:
     }
 
 
-def authenticate(
-    tx: Tx, key: SigningKey, header: str | None, base_url: str, tenant_id: str
-) -> dict[str, str]:
+def authenticate(tx: Tx, key: SigningKey, header: str | None, base_url: str, tenant_id: str) -> dict[str, str]:
     """The principal behind an ARM call's bearer token, or ARM's 401."""
     if not header:
         msg = "Authentication failed. The 'Authorization' header is missing."

@@ -69,11 +69,7 @@ def scope_covers(assignment_scope: str, scope: str) -> bool:
 
 def assignments_for(tx: Tx, object_id: str) -> list[dict[str, Any]]:
     oid = object_id.lower()
-    return [
-        a
-        for a in tx.list_all_type(ROLE_ASSIGNMENT_TYPE)
-        if a["properties"].get("principalId", "").lower() == oid
-    ]
+    return [a for a in tx.list_all_type(ROLE_ASSIGNMENT_TYPE) if a["properties"].get("principalId", "").lower() == oid]
 
 
 def permissions_at(tx: Tx, object_id: str, scope: str) -> list[dict[str, Any]]:
@@ -111,8 +107,11 @@ def is_authorized(tx: Tx, object_id: str, action: str, scope: str) -> bool:
 
 
 def authorization_failed_message(principal: dict[str, str], action: str, scope: str) -> str:
+    """ARM's AuthorizationFailed text. ARM names a service principal by its object id (so the id appears
+    twice) and a user by its sign-in name (azure-wire-shapes.md §a.2)."""
+    client = principal["object_id"] if principal.get("kind", "ServicePrincipal") == "ServicePrincipal" else None
     return (
-        f"The client '{principal['client_id']}' with object id '{principal['object_id']}' does not have"
+        f"The client '{client or principal['display_name']}' with object id '{principal['object_id']}' does not have"
         f" authorization to perform action '{action}' over scope '{scope}' or the scope is invalid."
         " If access was recently granted, please refresh your credentials."
     )

@@ -13,7 +13,8 @@ import json
 import logging
 import os
 import random
-import ssl
+import re
+import socket
 import tempfile
 import threading
 import time
@@ -23,7 +24,8 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import trustme
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from cheroot import wsgi
+from cheroot.ssl.builtin import BuiltinSSLAdapter
 from werkzeug.wrappers import Request as WzRequest
 from werkzeug.wrappers import Response as WzResponse
 
@@ -58,8 +60,6 @@ class Fault:
     message: str | None = None
 
     def applies(self, method: str, path: str) -> bool:
-        import re
-
         if self.method and self.method.upper() != method.upper():
             return False
         if self.path and not re.search(self.path, path, re.IGNORECASE):
@@ -67,10 +67,13 @@ class Fault:
         return self.count is None or self.count > 0
 
 
+# ARM's codes for injected faults. 429 is ARM's throttling answer (its message names the subscription,
+# the operation and the wait); the 5xx bodies are not documented anywhere (azure-wire-shapes.md §a.6).
 _FAULT_CODES = {
     429: (
-        "TooManyRequests",
-        "The request is being throttled as the limit has been reached for operation type.",
+        "SubscriptionRequestsThrottled",
+        "Number of requests for subscription '{subscription}' and operation '{operation}' exceeded the backend"
+        " storage limit. Please try again after '{retry_after}' seconds.",
     ),
     500: (
         "InternalServerError",
@@ -106,25 +109,32 @@ class Emulator:
         self._rng = random.Random(seed)
         with self.store.write() as tx:
             stored = tx.kv_get("settings", {})
+            _check_settings(settings or {})
             merged = {**DEFAULT_SETTINGS, **stored, **(settings or {})}
             tx.kv_set("settings", merged)
             self.faults = [Fault(**f) for f in tx.kv_get("faults", [])]
         self.settings = merged
+        # What a reset returns to: the defaults plus the settings given when the emulator was started.
+        self._initial_settings = {**DEFAULT_SETTINGS, **(settings or {})}
         self.ident = control.ensure_identity(self)
 
     # -- configuration used by the control API ----------------------------------------------------------
     def update_settings(self, changes: dict[str, Any]) -> dict[str, Any]:
-        unknown = set(changes) - set(DEFAULT_SETTINGS)
-        if unknown:
-            raise ArmError(
-                400,
-                "InvalidSetting",
-                f"Unknown settings {sorted(unknown)}; known: {sorted(DEFAULT_SETTINGS)}.",
-            )
+        _check_settings(changes)
         self.settings = {**self.settings, **changes}
         with self.store.write() as tx:
             tx.kv_set("settings", self.settings)
         return self.settings
+
+    def reset(self) -> None:
+        """Back to a fresh emulator with the same identity, keys, CA and start-up settings."""
+        self.store.reset()
+        self.clock.reset()
+        self.set_faults([])
+        self.settings = dict(self._initial_settings)
+        with self.store.write() as tx:
+            tx.kv_set("settings", self.settings)
+        control.seed_identity(self, self.ident)
 
     def set_faults(self, faults: list[Fault]) -> None:
         with self._faults_lock:
@@ -192,11 +202,7 @@ class Emulator:
         parts = [p.lower() for p in path.strip("/").split("/")]
         if parts[:3] == ["common", "discovery", "instance"]:
             return True
-        return (
-            len(parts) >= 2
-            and parts[0] not in ("subscriptions", "providers")
-            and parts[1] in _IDENTITY_PREFIXES
-        )
+        return len(parts) >= 2 and parts[0] not in ("subscriptions", "providers") and parts[1] in _IDENTITY_PREFIXES
 
     def _identity(self, request: WzRequest) -> Response:
         parts = request.path.strip("/").split("/")
@@ -213,12 +219,8 @@ class Emulator:
             return Response(200, {"keys": [self.key.jwk()]})
         if rest in (["oauth2", "v2.0", "token"], ["oauth2", "token"]) and request.method == "POST":
             with self.store.read() as tx:
-                return identity.token(
-                    tx, self.key, base, tenant, tenant_id, request.get_data(), v2=rest[1] == "v2.0"
-                )
-        return Response(
-            404, {"error": "not_found", "error_description": f"No identity endpoint at {request.path}."}
-        )
+                return identity.token(tx, self.key, base, tenant, tenant_id, request.get_data(), v2=rest[1] == "v2.0")
+        return Response(404, {"error": "not_found", "error_description": f"No identity endpoint at {request.path}."})
 
     # -- ARM -------------------------------------------------------------------------------------------------
     def _arm(self, request: WzRequest) -> Response:
@@ -233,7 +235,7 @@ class Emulator:
                 if fault.latency_ms:
                     time.sleep(fault.latency_ms / 1000.0)
                 if fault.status:
-                    raise _fault_error(fault)
+                    raise _fault_error(fault, method, path)
             with self.store.read() as tx:
                 principal = identity.authenticate(
                     tx,
@@ -276,7 +278,8 @@ class Emulator:
         route, params = self.registry.match(method, path)
         api_version = next((v for k, v in query.items() if k.lower() == "api-version"), None)
         check_api_version(route, api_version)
-        lowered_query = {k.lower() if k.lower() == "$skiptoken" else k: v for k, v in query.items()}
+        # OData parameters ($filter, $skipToken, ...) are case-insensitive in ARM: handlers see them lower-cased.
+        lowered_query = {k.lower() if k.startswith("$") else k: v for k, v in query.items()}
         store_cm = self.store.write() if route.write else self.store.read()
         with store_cm as tx:
             ctx = Context(
@@ -332,25 +335,22 @@ class Emulator:
                 tx.kv_set("ca", stored)
         return trustme.CA.from_pem(stored["cert"].encode(), stored["key"].encode())
 
-    def ssl_context(self) -> tuple[ssl.SSLContext, str]:
+    def tls_files(self) -> tuple[str, str]:
+        """(server certificate + key PEM, CA bundle PEM) on disk, for the server and for clients."""
         ca = self.ca()
         cert = ca.issue_cert("127.0.0.1", "localhost", "::1", *self.tls_hostnames)
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        cert.configure_cert(ctx)
-        bundle = (
-            (self.state_path + ".ca.pem")
-            if not self.state_path.startswith(self._tmpdir)
-            else os.path.join(self._tmpdir, "ca.pem")
-        )
-        with open(bundle, "wb") as handle:
-            handle.write(ca.cert_pem.bytes())
-        return ctx, bundle
+        outside = not self.state_path.startswith(self._tmpdir)
+        bundle = (self.state_path + ".ca.pem") if outside else os.path.join(self._tmpdir, "ca.pem")
+        ca.cert_pem.write_to_path(bundle)
+        server_pem = os.path.join(self._tmpdir, "server.pem")
+        cert.private_key_and_cert_chain_pem.write_to_path(server_pem)
+        os.chmod(server_pem, 0o600)
+        return server_pem, bundle
 
-    def make_server(self, host: str = "127.0.0.1", port: int = 0) -> tuple[BaseWSGIServer, dict[str, Any]]:
-        ctx, bundle = self.ssl_context()
-        server = make_server(host, port, self, threaded=True, ssl_context=ctx, request_handler=_QuietHandler)
-        shown = "127.0.0.1" if host in ("0.0.0.0", "") else ("[::1]" if host in ("::", "::1") else host)
-        url = f"https://{shown}:{server.server_port}"
+    def make_server(self, host: str = "127.0.0.1", port: int = 0) -> tuple[HttpsServer, dict[str, Any]]:
+        server_pem, bundle = self.tls_files()
+        server = HttpsServer(host, port, self, server_pem)
+        url = f"https://{_shown_host(host)}:{server.server_port}"
         info = {
             "url": url,
             "ca_bundle": bundle,
@@ -373,29 +373,67 @@ class Emulator:
         return RunningEmulator(self, server, thread, info)
 
 
+class HttpsServer:
+    """cheroot's WSGI server over TLS: threads, HTTP/1.1 keep-alive, chunked bodies, 100-continue.
+
+    (werkzeug's development server closes every connection, so each SDK call paid a TLS handshake.)
+    """
+
+    def __init__(self, host: str, port: int, app: Any, server_pem: str, threads: int = 16) -> None:
+        self._server = wsgi.Server((host, port), app, numthreads=threads, server_name="jit-emulator", timeout=120)
+        self._server.ssl_adapter = BuiltinSSLAdapter(server_pem, server_pem)
+        self._server.prepare()  # binds now, so the port is known before the ready line
+        # cheroot skips SO_REUSEADDR for port 0; the connections it accepts inherit the option, and a
+        # restart on the same port (same --state, clients keeping their URL) needs it.
+        self._server.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.server_port = int(self._server.bind_addr[1])
+
+    def serve_forever(self) -> None:
+        self._server.serve()
+
+    def shutdown(self) -> None:
+        self._server.stop()
+
+
 class RunningEmulator:
-    def __init__(
-        self, emulator: Emulator, server: BaseWSGIServer, thread: threading.Thread, info: dict[str, Any]
-    ):
+    def __init__(self, emulator: Emulator, server: HttpsServer, thread: threading.Thread, info: dict[str, Any]):
         self.emulator = emulator
         self.server = server
         self.thread = thread
         self.info = info
 
     def stop(self) -> None:
+        """Stop serving: no new connections, and the kept-alive ones are closed too."""
         self.server.shutdown()
-        self.server.server_close()
         self.thread.join(timeout=10)
 
 
-class _QuietHandler(WSGIRequestHandler):
-    def log_request(
-        self, code: int | str = "-", size: int | str = "-"
-    ) -> None:  # the request log is the record
-        return
+def _check_settings(changes: dict[str, Any]) -> None:
+    unknown = set(changes) - set(DEFAULT_SETTINGS)
+    if unknown:
+        raise ArmError(400, "InvalidSetting", f"Unknown settings {sorted(unknown)}; known: {sorted(DEFAULT_SETTINGS)}.")
+    size = changes.get("page_size", 1)
+    if not isinstance(size, int) or isinstance(size, bool) or size < 1:
+        raise ArmError(400, "InvalidSetting", f"page_size must be an integer of at least 1, got {size!r}.")
+    delay = changes.get("rule_delay_seconds", 0)
+    if not isinstance(delay, (int, float)) or isinstance(delay, bool) or delay < 0:
+        raise ArmError(400, "InvalidSetting", f"rule_delay_seconds must be a number of at least 0, got {delay!r}.")
+    home = changes.get("home_location", "x")
+    if not isinstance(home, str) or not home.strip():
+        raise ArmError(400, "InvalidSetting", f"home_location must be a region name such as westeurope, got {home!r}.")
 
-    def log_error(self, format: str, *args: Any) -> None:  # noqa: A002 - signature of the base class
-        log.debug(format, *args)
+
+def _shown_host(host: str) -> str:
+    """The host for the URL: a wildcard address is reached through loopback; IPv6 gets brackets."""
+    if not host:  # '' listens on every IPv4 interface
+        return "127.0.0.1"
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host  # a name such as localhost
+    if address.is_unspecified:
+        address = ipaddress.ip_address("::1" if address.version == 6 else "127.0.0.1")
+    return f"[{address}]" if address.version == 6 else str(address)
 
 
 def _require_loopback(request: WzRequest) -> None:
@@ -422,9 +460,21 @@ def _parse_body(request: WzRequest) -> Any:
         ) from exc
 
 
-def _fault_error(fault: Fault) -> ArmError:
+# ARM always tells a throttled client when to come back; a 429 fault without retry_after waits this long.
+DEFAULT_THROTTLE_RETRY_AFTER = 1
+
+
+def _fault_error(fault: Fault, method: str, path: str) -> ArmError:
     code, message = _FAULT_CODES.get(fault.status, ("EmulatedFault", f"Emulated fault {fault.status}."))
+    retry_after = fault.retry_after
+    if retry_after is None and fault.status == 429:
+        retry_after = DEFAULT_THROTTLE_RETRY_AFTER
     headers: dict[str, str] = {}
-    if fault.retry_after is not None:
-        headers["Retry-After"] = str(fault.retry_after)
+    if retry_after is not None:
+        headers["Retry-After"] = str(retry_after)
+    parts = path.strip("/").split("/")
+    subscription = parts[1] if len(parts) > 1 and parts[0].lower() == "subscriptions" else ""
+    message = message.format(
+        subscription=subscription, operation=f"{method.upper()} {path}", retry_after=retry_after or 0
+    )
     return ArmError(fault.status, fault.code or code, fault.message or message, headers=headers)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -27,6 +27,7 @@ CREATE TABLE IF NOT EXISTS resources (
 );
 CREATE INDEX IF NOT EXISTS resources_type ON resources (type, subscription, rg, seq);
 CREATE INDEX IF NOT EXISTS resources_parent ON resources (parent, type, seq);
+CREATE INDEX IF NOT EXISTS resources_seq ON resources (seq);
 CREATE TABLE IF NOT EXISTS refs (
     src TEXT NOT NULL,
     dst TEXT NOT NULL,
@@ -73,6 +74,16 @@ CREATE TABLE IF NOT EXISTS kv (
 """
 
 
+_RESET_STATEMENTS = (
+    "DELETE FROM resources",
+    "DELETE FROM refs",
+    "DELETE FROM principals",
+    "DELETE FROM request_log",
+    "DELETE FROM grants",
+    "DELETE FROM kv",
+)
+
+
 def resource_key(resource_id: str) -> str:
     return resource_id.rstrip("/").lower()
 
@@ -94,15 +105,11 @@ class Tx:
 
     # -- resources -----------------------------------------------------------------------------
     def get(self, resource_id: str) -> dict[str, Any] | None:
-        row = self.conn.execute(
-            "SELECT body FROM resources WHERE key = ?", (resource_key(resource_id),)
-        ).fetchone()
+        row = self.conn.execute("SELECT body FROM resources WHERE key = ?", (resource_key(resource_id),)).fetchone()
         return json.loads(row[0]) if row else None
 
     def exists(self, resource_id: str) -> bool:
-        row = self.conn.execute(
-            "SELECT 1 FROM resources WHERE key = ?", (resource_key(resource_id),)
-        ).fetchone()
+        row = self.conn.execute("SELECT 1 FROM resources WHERE key = ?", (resource_key(resource_id),)).fetchone()
         return row is not None
 
     def put(self, resource_id: str, rtype: str, parent: str, body: dict[str, Any]) -> bool:
@@ -110,9 +117,7 @@ class Tx:
         key = resource_key(resource_id)
         sub, rg = split_scope(resource_id)
         text = json.dumps(body, separators=(",", ":"))
-        cur = self.conn.execute(
-            "UPDATE resources SET body = ?, id = ? WHERE key = ?", (text, resource_id, key)
-        )
+        cur = self.conn.execute("UPDATE resources SET body = ?, id = ? WHERE key = ?", (text, resource_id, key))
         if cur.rowcount:
             return False
         seq = self.conn.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM resources").fetchone()[0]
@@ -139,6 +144,14 @@ class Tx:
                 (rtype.lower(), subscription.lower(), rg.lower()),
             )
         return [json.loads(r[0]) for r in rows]
+
+    def list_type_text(self, rtype: str, subscription: str, rg: str | None = None) -> list[str]:
+        """The JSON text of the bodies list_type returns (for lists that decode one page only)."""
+        rows = self.conn.execute(
+            "SELECT body FROM resources WHERE type = ? AND subscription = ? AND (? IS NULL OR rg = ?) ORDER BY seq",
+            (rtype.lower(), subscription.lower(), *(2 * (None if rg is None else rg.lower(),))),
+        )
+        return [r[0] for r in rows]
 
     def list_all_type(self, rtype: str) -> list[dict[str, Any]]:
         rows = self.conn.execute("SELECT body FROM resources WHERE type = ? ORDER BY seq", (rtype.lower(),))
@@ -193,9 +206,7 @@ class Tx:
         return [r[0] for r in rows]
 
     # -- principals ------------------------------------------------------------------------------
-    def put_principal(
-        self, client_id: str, object_id: str, secret: str, display_name: str, kind: str
-    ) -> None:
+    def put_principal(self, client_id: str, object_id: str, secret: str, display_name: str, kind: str) -> None:
         self.conn.execute(
             "INSERT OR REPLACE INTO principals (client_id, object_id, secret, display_name, kind) VALUES (?,?,?,?,?)",
             (client_id, object_id, secret, display_name, kind),
@@ -284,11 +295,36 @@ class Tx:
         )
         return int(cur.lastrowid or 0)
 
-    def grants(self, where: str = "1=1", args: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+    def grants(
+        self,
+        *,
+        states: Iterable[str],
+        policy: str | None = None,
+        vm: str | None = None,
+        ports: Iterable[int] | None = None,
+        apply_at_most: float | None = None,
+        end_after: str | None = None,
+        end_at_most: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Grants in one of `states`, narrowed by every filter that is not None (ids compare case-insensitively;
+        times are the grants' ISO `end_time` text, which sorts chronologically)."""
+        port_list = None if ports is None else json.dumps(list(ports))
         rows = self.conn.execute(
             "SELECT seq, policy, vm, port, request_key, state, apply_at, end_time, spec, rules FROM grants"
-            f" WHERE {where} ORDER BY seq",
-            args,
+            " WHERE state IN (SELECT value FROM json_each(?))"
+            " AND (? IS NULL OR policy = ?) AND (? IS NULL OR vm = ?)"
+            " AND (? IS NULL OR port IN (SELECT value FROM json_each(?)))"
+            " AND (? IS NULL OR apply_at <= ?) AND (? IS NULL OR end_time > ?) AND (? IS NULL OR end_time <= ?)"
+            " ORDER BY seq",
+            (
+                json.dumps(list(states)),
+                *(2 * (None if policy is None else resource_key(policy),)),
+                *(2 * (None if vm is None else resource_key(vm),)),
+                *(2 * (port_list,)),
+                *(2 * (apply_at_most,)),
+                *(2 * (end_after,)),
+                *(2 * (end_at_most,)),
+            ),
         )
         out = []
         for seq, policy, vm, port, request_key, state, apply_at, end_time, spec, rules in rows:
@@ -312,15 +348,20 @@ class Tx:
         if rules is None:
             self.conn.execute("UPDATE grants SET state = ? WHERE seq = ?", (state, seq))
         else:
-            self.conn.execute(
-                "UPDATE grants SET state = ?, rules = ? WHERE seq = ?", (state, json.dumps(rules), seq)
-            )
+            self.conn.execute("UPDATE grants SET state = ?, rules = ? WHERE seq = ?", (state, json.dumps(rules), seq))
 
-    def any_grant_due(self, now_iso: str, now_real: float) -> bool:
+    def counts(self) -> tuple[dict[str, int], dict[str, int]]:
+        """(resources per type, grants per state), for the control API's state summary."""
+        types = self.conn.execute("SELECT type, COUNT(*) FROM resources GROUP BY type ORDER BY type").fetchall()
+        states = self.conn.execute("SELECT state, COUNT(*) FROM grants GROUP BY state ORDER BY state").fetchall()
+        return dict(types), dict(states)
+
+    def any_grant_due(self, now_iso: str, now_stamp: float) -> bool:
+        """Whether a grant must end (end_time <= now_iso) or a pending one be applied (apply_at <= now_stamp)."""
         row = self.conn.execute(
             "SELECT 1 FROM grants WHERE (state = 'active' AND end_time <= ?)"
             " OR (state = 'pending' AND (apply_at <= ? OR end_time <= ?)) LIMIT 1",
-            (now_iso, now_real, now_iso),
+            (now_iso, now_stamp, now_iso),
         ).fetchone()
         return row is not None
 
@@ -354,31 +395,51 @@ class Store:
 
     @contextmanager
     def read(self) -> Iterator[Tx]:
+        """A read transaction; inside a transaction already open in this thread, that one is used."""
         conn = self._conn()
+        if conn.in_transaction:
+            yield Tx(conn)
+            return
         conn.execute("BEGIN")
+        self._local.mode = "read"
         try:
             yield Tx(conn)
         finally:
+            self._local.mode = None
             conn.execute("COMMIT")
 
     @contextmanager
     def write(self) -> Iterator[Tx]:
+        """A write transaction, committed at the end or rolled back on an exception.
+
+        Nested in a write transaction of the same thread it joins it, so a caller can make several
+        operations one transaction (loading a world is all or nothing, and one commit instead of
+        thousands). Nested in a read transaction it is a programming error.
+        """
         conn = self._conn()
         with self._write_lock:
+            if conn.in_transaction:
+                if getattr(self._local, "mode", None) != "write":
+                    raise RuntimeError("a write transaction cannot be nested in a read transaction")
+                yield Tx(conn)
+                return
             conn.execute("BEGIN IMMEDIATE")
+            self._local.mode = "write"
             try:
                 yield Tx(conn)
             except BaseException:
+                self._local.mode = None
                 conn.execute("ROLLBACK")
                 raise
+            self._local.mode = None
             conn.execute("COMMIT")
 
     def reset(self) -> None:
         """Drop every resource, principal, grant, log entry and setting (keys and the CA survive)."""
         with self.write() as tx:
             keep = {k: tx.kv_get(k) for k in ("ca", "signing_key", "identity")}
-            for table in ("resources", "refs", "principals", "request_log", "grants", "kv"):
-                tx.conn.execute(f"DELETE FROM {table}")
+            for statement in _RESET_STATEMENTS:
+                tx.conn.execute(statement)
             for k, v in keep.items():
                 if v is not None:
                     tx.kv_set(k, v)

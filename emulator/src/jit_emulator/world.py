@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from .control import add_principal
+from .control import add_principal, assign_role
 from .errors import ArmError
 
 if TYPE_CHECKING:
@@ -70,32 +70,39 @@ def read_world(source: str | dict[str, Any]) -> dict[str, Any]:
 
 
 def load_world(emulator: Emulator, source: str | dict[str, Any]) -> dict[str, Any]:
+    """Apply a world in one transaction: it loads completely or not at all."""
     world = read_world(source)
     if not isinstance(world, dict):
         raise ArmError(400, "InvalidWorld", "A world file is a mapping with 'principals' and 'resources'.")
     names = {"subscription_id": emulator.ident["subscription_id"], "tenant_id": emulator.ident["tenant_id"]}
     world = _substitute(world, names)
-    if world.get("settings"):
-        emulator.update_settings(world["settings"])
+    settings = world.get("settings") or {}
+    if not isinstance(settings, dict):
+        raise ArmError(400, "InvalidWorld", "'settings' is a mapping such as {page_size: 10}.")
     resources = world.get("resources") or []
     principals = world.get("principals") or []
-    # Principals first (so role assignments in resources may name them), their roles after the resources.
-    created = []
-    for spec in principals:
-        created.append(add_principal(emulator, {k: v for k, v in spec.items() if k != "roles"}))
-    for index, item in enumerate(resources):
-        if not isinstance(item, dict) or "id" not in item:
-            raise ArmError(400, "InvalidWorld", f"resources[{index}] needs an 'id' (and a 'body').")
-        rid = str(item["id"])
-        version = str(item.get("api_version") or _api_version(rid))
-        try:
-            emulator.execute("PUT", rid, {"api-version": version}, item.get("body") or {}, principal=None,
-                             base_url="https://127.0.0.1")
-        except ArmError as err:
-            raise ArmError(err.status, err.code, f"world resources[{index}] ({rid}): {err.message}") from err
-    for spec, made in zip(principals, created, strict=True):
-        for grant in spec.get("roles") or []:
-            from .control import assign_role
-
-            assign_role(emulator, made["object_id"], str(grant["role"]), str(grant["scope"]))
+    with emulator.store.write():
+        # Principals first (so role assignments in resources may name them), their roles after the resources.
+        created = [add_principal(emulator, {k: v for k, v in spec.items() if k != "roles"}) for spec in principals]
+        for index, item in enumerate(resources):
+            if not isinstance(item, dict) or "id" not in item:
+                raise ArmError(400, "InvalidWorld", f"resources[{index}] needs an 'id' (and a 'body').")
+            rid = str(item["id"])
+            version = str(item.get("api_version") or _api_version(rid))
+            try:
+                emulator.execute(
+                    "PUT",
+                    rid,
+                    {"api-version": version},
+                    item.get("body") or {},
+                    principal=None,
+                    base_url="https://127.0.0.1",
+                )
+            except ArmError as err:
+                raise ArmError(err.status, err.code, f"world resources[{index}] ({rid}): {err.message}") from err
+        for spec, made in zip(principals, created, strict=True):
+            for grant in spec.get("roles") or []:
+                assign_role(emulator, made["object_id"], str(grant["role"]), str(grant["scope"]))
+        if settings:
+            emulator.update_settings(settings)
     return {"principals": len(principals), "resources": len(resources)}

@@ -6,6 +6,7 @@ routes, status codes, 404s and paging are the same for every type, as they are i
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,7 +33,9 @@ class Kind:
     after_put: Hook | None = None
     create_status: int = 201
     name_re: re.Pattern[str] = _NAME_RE
-    name_rule: str = "1-80 characters: letters, digits, '_', '.', '-'; start with a letter or digit; end with a letter, digit or '_'"
+    name_rule: str = (
+        "1-80 characters: letters, digits, '_', '.', '-'; start with a letter or digit; end with a letter, digit or '_'"
+    )
 
     @property
     def full_type(self) -> str:
@@ -99,14 +102,14 @@ def register_kind(registry: Registry, kind: Kind) -> None:
     def list_rg(ctx: Context) -> Response:
         sub, rg = ctx.params["sub"], ctx.params["rg"]
         check_rg(ctx, sub, rg)
-        items = [read_body(ctx, kind, b) for b in ctx.tx.list_type(kind.full_type, sub, rg)]
-        return page(ctx, items)
+        texts = ctx.tx.list_type_text(kind.full_type, sub, rg)
+        return page(ctx, texts, transform=lambda text: read_body(ctx, kind, json.loads(text)))
 
     def list_sub(ctx: Context) -> Response:
         sub = ctx.params["sub"]
         check_subscription(ctx, sub)
-        items = [read_body(ctx, kind, b) for b in ctx.tx.list_type(kind.full_type, sub)]
-        return page(ctx, items)
+        texts = ctx.tx.list_type_text(kind.full_type, sub)
+        return page(ctx, texts, transform=lambda text: read_body(ctx, kind, json.loads(text)))
 
     versions = kind.api_versions
     registry.add("PUT", f"{base}/<name>", put, action=kind.action("write"), api_versions=versions)

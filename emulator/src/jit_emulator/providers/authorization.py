@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .. import rbac
-from ..arm import GUID_RE, Context, Response, page
+from ..arm import Context, Response, page
 from ..errors import ArmError
+from ..names import GUID_RE
 
 if TYPE_CHECKING:
     from ..server import Emulator
@@ -49,7 +50,9 @@ def register(emulator: Emulator) -> None:
         name = ctx.params["name"]
         role = rbac.role_definition_for(ctx.tx, name)
         if role is None:
-            raise ArmError(404, "RoleDefinitionDoesNotExist", f"The specified role definition with ID '{name}' does not exist.")
+            raise ArmError(
+                404, "RoleDefinitionDoesNotExist", f"The specified role definition with ID '{name}' does not exist."
+            )
         if role["properties"].get("type") == "BuiltInRole":
             role = _builtin_for_scope(role, scope)
         return Response(200, role)
@@ -60,7 +63,9 @@ def register(emulator: Emulator) -> None:
         roles += [
             r
             for r in ctx.tx.list_all_type(rbac.ROLE_DEFINITION_TYPE)
-            if any(rbac.scope_covers(s, scope) or rbac.scope_covers(scope, s) for s in r["properties"]["assignableScopes"])
+            if any(
+                rbac.scope_covers(s, scope) or rbac.scope_covers(scope, s) for s in r["properties"]["assignableScopes"]
+            )
         ]
         wanted = ctx.query.get("$filter", "")
         if "roleName eq" in wanted:
@@ -73,9 +78,13 @@ def register(emulator: Emulator) -> None:
         _check_scope(ctx, scope)
         name = ctx.params["name"]
         if not GUID_RE.match(name):
-            raise ArmError(400, "InvalidRoleDefinitionId", f"The role definition ID '{name}' is not valid; it must be a GUID.")
+            raise ArmError(
+                400, "InvalidRoleDefinitionId", f"The role definition ID '{name}' is not valid; it must be a GUID."
+            )
         if rbac.builtin_by_name(name) is not None:
-            raise ArmError(409, "RoleDefinitionWithSameNameExists", "A built-in role with this ID exists and cannot be changed.")
+            raise ArmError(
+                409, "RoleDefinitionWithSameNameExists", "A built-in role with this ID exists and cannot be changed."
+            )
         props = ctx.require_body().get("properties") or {}
         role_name = props.get("roleName")
         perms = props.get("permissions")
@@ -116,25 +125,38 @@ def register(emulator: Emulator) -> None:
         _check_scope(ctx, scope)
         name = ctx.params["name"]
         if not GUID_RE.match(name):
-            raise ArmError(400, "InvalidRoleAssignmentId", f"The role assignment ID '{name}' is not valid. The role assignment ID must be a GUID.")
+            raise ArmError(
+                400,
+                "InvalidRoleAssignmentId",
+                f"The role assignment ID '{name}' is not valid. The role assignment ID must be a GUID.",
+            )
         props = ctx.require_body().get("properties") or {}
         role_id = props.get("roleDefinitionId")
         principal_id = props.get("principalId")
         if not role_id or not principal_id:
-            raise ArmError(400, "InvalidRoleAssignment", "properties.roleDefinitionId and properties.principalId are required.")
+            raise ArmError(
+                400, "InvalidRoleAssignment", "properties.roleDefinitionId and properties.principalId are required."
+            )
         role = rbac.role_definition_for(ctx.tx, role_id)
         if role is None:
-            raise ArmError(400, "RoleDefinitionDoesNotExist", f"The specified role definition with ID '{role_id}' does not exist.")
+            raise ArmError(
+                400, "RoleDefinitionDoesNotExist", f"The specified role definition with ID '{role_id}' does not exist."
+            )
         if ctx.tx.principal_by_object(principal_id) is None:
             raise ArmError(
                 400,
                 "PrincipalNotFound",
-                f"Principal {principal_id.replace('-', '')} does not exist in the directory {emulator.ident['tenant_id']}.",
+                f"Principal {principal_id.replace('-', '')} does not exist in the directory"
+                f" {emulator.ident['tenant_id']}.",
             )
         rid = _scoped(scope, f"/providers/Microsoft.Authorization/roleAssignments/{name}")
         existing = ctx.tx.get(rid)
         if existing is not None and existing["properties"]["principalId"].lower() != principal_id.lower():
-            raise ArmError(409, "RoleAssignmentUpdateNotPermitted", "Tenant ID, application ID, principal ID, and scope are not allowed to be updated.")
+            raise ArmError(
+                409,
+                "RoleAssignmentUpdateNotPermitted",
+                "Tenant ID, application ID, principal ID, and scope are not allowed to be updated.",
+            )
         body = {
             "id": rid,
             "name": name,
@@ -188,20 +210,62 @@ def register(emulator: Emulator) -> None:
     auth = "providers/Microsoft.Authorization"
     any_scope = ("/<path:scope>/", "/")
     for prefix in any_scope:
-        reg.add("GET", f"{prefix}{auth}/roleDefinitions/<name>", get_definition,
-                action="Microsoft.Authorization/roleDefinitions/read", scope=_scope, api_versions=_VERSIONS)
-        reg.add("GET", f"{prefix}{auth}/roleDefinitions", list_definitions,
-                action="Microsoft.Authorization/roleDefinitions/read", scope=_scope, api_versions=_VERSIONS)
-        reg.add("PUT", f"{prefix}{auth}/roleDefinitions/<name>", put_definition,
-                action="Microsoft.Authorization/roleDefinitions/write", scope=_scope, api_versions=_VERSIONS)
-        reg.add("PUT", f"{prefix}{auth}/roleAssignments/<name>", put_assignment,
-                action="Microsoft.Authorization/roleAssignments/write", scope=_scope, api_versions=_VERSIONS)
-        reg.add("GET", f"{prefix}{auth}/roleAssignments/<name>", get_assignment,
-                action="Microsoft.Authorization/roleAssignments/read", scope=_scope, api_versions=_VERSIONS)
-        reg.add("DELETE", f"{prefix}{auth}/roleAssignments/<name>", delete_assignment,
-                action="Microsoft.Authorization/roleAssignments/delete", scope=_scope, api_versions=_VERSIONS)
-        reg.add("GET", f"{prefix}{auth}/roleAssignments", list_assignments,
-                action="Microsoft.Authorization/roleAssignments/read", scope=_scope, api_versions=_VERSIONS)
+        reg.add(
+            "GET",
+            f"{prefix}{auth}/roleDefinitions/<name>",
+            get_definition,
+            action="Microsoft.Authorization/roleDefinitions/read",
+            scope=_scope,
+            api_versions=_VERSIONS,
+        )
+        reg.add(
+            "GET",
+            f"{prefix}{auth}/roleDefinitions",
+            list_definitions,
+            action="Microsoft.Authorization/roleDefinitions/read",
+            scope=_scope,
+            api_versions=_VERSIONS,
+        )
+        reg.add(
+            "PUT",
+            f"{prefix}{auth}/roleDefinitions/<name>",
+            put_definition,
+            action="Microsoft.Authorization/roleDefinitions/write",
+            scope=_scope,
+            api_versions=_VERSIONS,
+        )
+        reg.add(
+            "PUT",
+            f"{prefix}{auth}/roleAssignments/<name>",
+            put_assignment,
+            action="Microsoft.Authorization/roleAssignments/write",
+            scope=_scope,
+            api_versions=_VERSIONS,
+        )
+        reg.add(
+            "GET",
+            f"{prefix}{auth}/roleAssignments/<name>",
+            get_assignment,
+            action="Microsoft.Authorization/roleAssignments/read",
+            scope=_scope,
+            api_versions=_VERSIONS,
+        )
+        reg.add(
+            "DELETE",
+            f"{prefix}{auth}/roleAssignments/<name>",
+            delete_assignment,
+            action="Microsoft.Authorization/roleAssignments/delete",
+            scope=_scope,
+            api_versions=_VERSIONS,
+        )
+        reg.add(
+            "GET",
+            f"{prefix}{auth}/roleAssignments",
+            list_assignments,
+            action="Microsoft.Authorization/roleAssignments/read",
+            scope=_scope,
+            api_versions=_VERSIONS,
+        )
         reg.add("GET", f"{prefix}{auth}/permissions", permissions, action="", scope=_scope, api_versions=_VERSIONS)
 
 

@@ -16,7 +16,9 @@ if TYPE_CHECKING:
 _OS_TYPES = {"linux": "Linux", "windows": "Windows"}
 
 
-def _prepare_vm(ctx: Context, rid: str, name: str, body: dict[str, Any], existing: dict[str, Any] | None) -> dict[str, Any]:
+def _prepare_vm(
+    ctx: Context, rid: str, name: str, body: dict[str, Any], existing: dict[str, Any] | None
+) -> dict[str, Any]:
     location = require_location(body)
     props = body.get("properties") or {}
     network = props.get("networkProfile") or {}
@@ -32,7 +34,9 @@ def _prepare_vm(ctx: Context, rid: str, name: str, body: dict[str, Any], existin
     for i, nic in enumerate(nics):
         nic_id = ref_id(nic)
         if nic_id is None:
-            raise ArmError(400, "InvalidParameter", f"networkInterfaces[{i}].id is required.", target="networkInterfaces")
+            raise ArmError(
+                400, "InvalidParameter", f"networkInterfaces[{i}].id is required.", target="networkInterfaces"
+            )
         nic_body = ctx.tx.get(nic_id)
         if nic_body is None:
             raise ArmError(
@@ -55,7 +59,12 @@ def _prepare_vm(ctx: Context, rid: str, name: str, body: dict[str, Any], existin
     os_disk = storage.get("osDisk") or {}
     os_type = _OS_TYPES.get(str(os_disk.get("osType", "Linux")).lower())
     if os_type is None:
-        raise ArmError(400, "InvalidParameter", f"osType '{os_disk.get('osType')}' is invalid; use Linux or Windows.", target="osType")
+        raise ArmError(
+            400,
+            "InvalidParameter",
+            f"osType '{os_disk.get('osType')}' is invalid; use Linux or Windows.",
+            target="osType",
+        )
     old = (existing or {}).get("properties", {})
     out = base_body(rid, name, "Microsoft.Compute/virtualMachines", body, location)
     out["properties"] = {
@@ -83,10 +92,14 @@ def _prepare_vm(ctx: Context, rid: str, name: str, body: dict[str, Any], existin
 
 
 def _vm_refs(ctx: Context, body: dict[str, Any]) -> None:
-    ctx.tx.set_refs(body["id"], [(n["id"], "vm-nic", body["id"]) for n in body["properties"]["networkProfile"]["networkInterfaces"]])
+    ctx.tx.set_refs(
+        body["id"], [(n["id"], "vm-nic", body["id"]) for n in body["properties"]["networkProfile"]["networkInterfaces"]]
+    )
 
 
-def _prepare_classic(ctx: Context, rid: str, name: str, body: dict[str, Any], existing: dict[str, Any] | None) -> dict[str, Any]:
+def _prepare_classic(
+    ctx: Context, rid: str, name: str, body: dict[str, Any], existing: dict[str, Any] | None
+) -> dict[str, Any]:
     location = require_location(body)
     out = base_body(rid, name, "Microsoft.ClassicCompute/virtualMachines", body, location)
     props = copy.deepcopy(body.get("properties") or {})
@@ -96,7 +109,13 @@ def _prepare_classic(ctx: Context, rid: str, name: str, body: dict[str, Any], ex
     return out
 
 
-VM_KIND = Kind("Microsoft.Compute", "virtualMachines", _prepare_vm, after_put=_vm_refs, name_rule="1-64 characters: letters, digits, '_', '.', '-'")
+VM_KIND = Kind(
+    "Microsoft.Compute",
+    "virtualMachines",
+    _prepare_vm,
+    after_put=_vm_refs,
+    name_rule="1-64 characters: letters, digits, '_', '.', '-'",
+)
 CLASSIC_KIND = Kind("Microsoft.ClassicCompute", "virtualMachines", _prepare_classic, create_status=200)
 
 

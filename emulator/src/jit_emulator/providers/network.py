@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import ipaddress
+import socket
 import uuid
 from typing import TYPE_CHECKING, Any
 
@@ -32,11 +33,43 @@ _ACCESS = {"allow": "Allow", "deny": "Deny"}
 _DIRECTION = {"inbound": "Inbound", "outbound": "Outbound"}
 
 DEFAULT_RULES = (
-    ("AllowVnetInBound", "Allow inbound traffic from all VMs in VNET", "VirtualNetwork", "VirtualNetwork", "Allow", 65000, "Inbound"),
-    ("AllowAzureLoadBalancerInBound", "Allow inbound traffic from azure load balancer", "AzureLoadBalancer", "*", "Allow", 65001, "Inbound"),
+    (
+        "AllowVnetInBound",
+        "Allow inbound traffic from all VMs in VNET",
+        "VirtualNetwork",
+        "VirtualNetwork",
+        "Allow",
+        65000,
+        "Inbound",
+    ),
+    (
+        "AllowAzureLoadBalancerInBound",
+        "Allow inbound traffic from azure load balancer",
+        "AzureLoadBalancer",
+        "*",
+        "Allow",
+        65001,
+        "Inbound",
+    ),
     ("DenyAllInBound", "Deny all inbound traffic", "*", "*", "Deny", 65500, "Inbound"),
-    ("AllowVnetOutBound", "Allow outbound traffic from all VMs to all VMs in VNET", "VirtualNetwork", "VirtualNetwork", "Allow", 65000, "Outbound"),
-    ("AllowInternetOutBound", "Allow outbound traffic from all VMs to Internet", "*", "Internet", "Allow", 65001, "Outbound"),
+    (
+        "AllowVnetOutBound",
+        "Allow outbound traffic from all VMs to all VMs in VNET",
+        "VirtualNetwork",
+        "VirtualNetwork",
+        "Allow",
+        65000,
+        "Outbound",
+    ),
+    (
+        "AllowInternetOutBound",
+        "Allow outbound traffic from all VMs to Internet",
+        "*",
+        "Internet",
+        "Allow",
+        65001,
+        "Outbound",
+    ),
     ("DenyAllOutBound", "Deny all outbound traffic", "*", "*", "Deny", 65500, "Outbound"),
 )
 
@@ -63,14 +96,25 @@ def _rule_body(nsg_id: str, rule: dict[str, Any], path: str, default: bool = Fal
         raise ArmError(
             400,
             "SecurityRuleInvalidProtocol",
-            f"Security rule {name} has invalid Protocol. Value provided: {props.get('protocol')}. Allowed values: Tcp, Udp, Icmp, Esp, Ah, *.",
+            f"Security rule {name} has invalid Protocol. Value provided: {props.get('protocol')}."
+            " Allowed values: Tcp, Udp, Icmp, Esp, Ah, *.",
         )
     access = _ACCESS.get(str(props.get("access", "")).lower())
     if access is None:
-        raise ArmError(400, "SecurityRuleInvalidAccess", f"Security rule {name} has invalid Access. Value provided: {props.get('access')}. Allowed values: Allow, Deny.")
+        raise ArmError(
+            400,
+            "SecurityRuleInvalidAccess",
+            f"Security rule {name} has invalid Access. Value provided: {props.get('access')}."
+            " Allowed values: Allow, Deny.",
+        )
     direction = _DIRECTION.get(str(props.get("direction", "")).lower())
     if direction is None:
-        raise ArmError(400, "SecurityRuleInvalidDirection", f"Security rule {name} has invalid Direction. Value provided: {props.get('direction')}. Allowed values: Inbound, Outbound.")
+        raise ArmError(
+            400,
+            "SecurityRuleInvalidDirection",
+            f"Security rule {name} has invalid Direction. Value provided: {props.get('direction')}."
+            " Allowed values: Inbound, Outbound.",
+        )
     priority = props.get("priority")
     low, high = (65000, 65500) if default else (100, 4096)
     if not isinstance(priority, int) or isinstance(priority, bool) or not low <= priority <= high:
@@ -82,7 +126,9 @@ def _rule_body(nsg_id: str, rule: dict[str, Any], path: str, default: bool = Fal
     out_props: dict[str, Any] = {"provisioningState": "Succeeded"}
     if props.get("description") is not None:
         if len(str(props["description"])) > 140:
-            raise ArmError(400, "SecurityRuleDescriptionTooLong", f"Security rule {name} description exceeds 140 characters.")
+            raise ArmError(
+                400, "SecurityRuleDescriptionTooLong", f"Security rule {name} description exceeds 140 characters."
+            )
         out_props["description"] = str(props["description"])
     out_props["protocol"] = protocol
     for single, plural in (
@@ -127,14 +173,18 @@ def _check_priorities(rules: list[dict[str, Any]]) -> None:
     for rule in rules:
         lname = rule["name"].lower()
         if lname in names:
-            raise ArmError(400, "InvalidRequestFormat", f"Cannot parse the request: duplicate security rule name {rule['name']}.")
+            raise ArmError(
+                400, "InvalidRequestFormat", f"Cannot parse the request: duplicate security rule name {rule['name']}."
+            )
         names.add(lname)
         key = (rule["properties"]["priority"], rule["properties"]["direction"])
         if key in seen:
             raise ArmError(
                 400,
                 "SecurityRuleConflict",
-                f"Security rule {rule['name']} conflicts with rule {seen[key]}. Rules cannot have the same Priority and Direction.",
+                f"Security rule {seen[key]} conflicts with rule {rule['name']}. Rules cannot have the same Priority"
+                " and Direction. To learn more, see aka.ms/nsgrules.",
+                details=[],
             )
         seen[key] = rule["name"]
 
@@ -164,14 +214,18 @@ def default_rules(nsg_id: str) -> list[dict[str, Any]]:
     ]
 
 
-def _prepare_nsg(ctx: Context, rid: str, name: str, body: dict[str, Any], existing: dict[str, Any] | None) -> dict[str, Any]:
+def _prepare_nsg(
+    ctx: Context, rid: str, name: str, body: dict[str, Any], existing: dict[str, Any] | None
+) -> dict[str, Any]:
     location = require_location(body)
     props = _props(body)
     raw_rules = props.get("securityRules")
     if raw_rules is None:
         raw_rules = []
     if not isinstance(raw_rules, list):
-        raise ArmError(400, "InvalidRequestFormat", "Cannot parse the request: properties.securityRules must be a list.")
+        raise ArmError(
+            400, "InvalidRequestFormat", "Cannot parse the request: properties.securityRules must be a list."
+        )
     rules = [_rule_body(rid, r, f"properties.securityRules[{i}]") for i, r in enumerate(raw_rules)]
     _check_priorities(rules)
     out = base_body(rid, name, f"{NS}/{NSG}", body, location)
@@ -215,8 +269,9 @@ def _before_delete_nsg(ctx: Context, body: dict[str, Any]) -> None:
         raise ArmError(
             400,
             "InUseNetworkSecurityGroupCannotBeDeleted",
-            f"Network security group {body['id']} cannot be deleted because it is in use by the following resources: {', '.join(users)}."
-            " In order to delete the Network security group, remove the association with the resource(s).",
+            f"Network security group {body['id']} cannot be deleted because it is in use by the following resources:"
+            f" {', '.join(users)}. In order to delete the Network security group, remove the association with the"
+            " resource(s).",
         )
 
 
@@ -226,7 +281,9 @@ NSG_KIND = Kind(NS, NSG, _prepare_nsg, decorate=_decorate_nsg, before_delete=_be
 # -- virtual networks and subnets -----------------------------------------------------------------------
 
 
-def _subnet_body(ctx: Context, vnet_id: str, subnet: dict[str, Any], path: str, existing: dict[str, Any] | None) -> dict[str, Any]:
+def _subnet_body(
+    ctx: Context, vnet_id: str, subnet: dict[str, Any], path: str, existing: dict[str, Any] | None
+) -> dict[str, Any]:
     name = subnet.get("name")
     if not isinstance(name, str) or not name:
         raise ArmError(400, "InvalidRequestFormat", f"Cannot parse the request: {path}.name is required.")
@@ -235,7 +292,9 @@ def _subnet_body(ctx: Context, vnet_id: str, subnet: dict[str, Any], path: str, 
     try:
         ipaddress.ip_network(str(prefix))
     except ValueError as exc:
-        raise ArmError(400, "InvalidAddressPrefixFormat", f"Address prefix {prefix} of subnet {name} has an invalid format.") from exc
+        raise ArmError(
+            400, "InvalidAddressPrefixFormat", f"Address prefix {prefix} of subnet {name} has an invalid format."
+        ) from exc
     sid = f"{vnet_id}/subnets/{name}"
     out_props: dict[str, Any] = {"provisioningState": "Succeeded", "addressPrefix": str(prefix)}
     nsg = ref_id(props.get("networkSecurityGroup"))
@@ -247,13 +306,19 @@ def _subnet_body(ctx: Context, vnet_id: str, subnet: dict[str, Any], path: str, 
     return {"name": name, "id": sid, "etag": etag(), "type": f"{NS}/{VNET}/subnets", "properties": out_props}
 
 
-def _prepare_vnet(ctx: Context, rid: str, name: str, body: dict[str, Any], existing: dict[str, Any] | None) -> dict[str, Any]:
+def _prepare_vnet(
+    ctx: Context, rid: str, name: str, body: dict[str, Any], existing: dict[str, Any] | None
+) -> dict[str, Any]:
     location = require_location(body)
     props = _props(body)
     space = props.get("addressSpace") or {}
     prefixes = space.get("addressPrefixes") if isinstance(space, dict) else None
     if not prefixes:
-        raise ArmError(400, "InvalidRequestFormat", "Cannot parse the request: properties.addressSpace.addressPrefixes is required.")
+        raise ArmError(
+            400,
+            "InvalidRequestFormat",
+            "Cannot parse the request: properties.addressSpace.addressPrefixes is required.",
+        )
     if "subnets" in props:
         raw = props.get("subnets") or []
         subnets = [_subnet_body(ctx, rid, s, f"properties.subnets[{i}]", None) for i, s in enumerate(raw)]
@@ -313,7 +378,9 @@ def _check_subnet_unused(ctx: Context, subnet_id: str) -> None:
         )
 
 
-VNET_KIND = Kind(NS, VNET, _prepare_vnet, decorate=_decorate_vnet, before_delete=_before_delete_vnet, after_put=_vnet_refs)
+VNET_KIND = Kind(
+    NS, VNET, _prepare_vnet, decorate=_decorate_vnet, before_delete=_before_delete_vnet, after_put=_vnet_refs
+)
 
 
 def find_subnet(ctx: Context, subnet_id: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
@@ -334,22 +401,38 @@ def find_subnet(ctx: Context, subnet_id: str) -> tuple[dict[str, Any], dict[str,
 
 
 def _allocate_ip(ctx: Context, subnet_id: str, prefix: str, taken_here: set[str]) -> str:
-    network = ipaddress.ip_network(prefix)
-    used = set(ctx.tx.refs_to(subnet_id, "ip")) | taken_here
-    for offset, host in enumerate(network.hosts()):
-        if offset < 3:  # Azure reserves .1-.3 (and .0 and broadcast, which hosts() skips)
+    """The first free private address of a subnet: Azure keeps the first four (.0 to .3) and the last one."""
+    network = ipaddress.ip_network(prefix, strict=False)
+    family = socket.AF_INET if network.version == 4 else socket.AF_INET6
+    used: set[int] = set()
+    for text in [*ctx.tx.refs_to(subnet_id, "ip"), *taken_here]:
+        try:  # inet_pton: a thousand NICs in a subnet must not cost a million address objects
+            used.add(int.from_bytes(socket.inet_pton(family, text), "big"))
+        except OSError:
             continue
-        if str(host) not in used:
-            return str(host)
-    raise ArmError(400, "SubnetIsFull", f"Subnet {name_of(subnet_id)} with address prefix {prefix} does not have enough capacity.")
+    first = int(network.network_address) + 4
+    last = int(network.broadcast_address) - 1
+    address_type = type(network.network_address)
+    for value in range(first, last + 1):
+        if value not in used:
+            return str(address_type(value))
+    raise ArmError(
+        400, "SubnetIsFull", f"Subnet {name_of(subnet_id)} with address prefix {prefix} does not have enough capacity."
+    )
 
 
-def _prepare_nic(ctx: Context, rid: str, name: str, body: dict[str, Any], existing: dict[str, Any] | None) -> dict[str, Any]:
+def _prepare_nic(
+    ctx: Context, rid: str, name: str, body: dict[str, Any], existing: dict[str, Any] | None
+) -> dict[str, Any]:
     location = require_location(body)
     props = _props(body)
     raw = props.get("ipConfigurations")
     if not isinstance(raw, list) or not raw:
-        raise ArmError(400, "NetworkInterfaceMustHaveAtLeastOneIpConfiguration", f"Network interface {rid} must have one or more IP configurations.")
+        raise ArmError(
+            400,
+            "NetworkInterfaceMustHaveAtLeastOneIpConfiguration",
+            f"Network interface {rid} must have one or more IP configurations.",
+        )
     old_ips = {
         c["name"].lower(): c["properties"].get("privateIPAddress")
         for c in (existing or {}).get("properties", {}).get("ipConfigurations", [])
@@ -361,11 +444,19 @@ def _prepare_nic(ctx: Context, rid: str, name: str, body: dict[str, Any], existi
         cprops = _props(cfg)
         subnet = ref_id(cprops.get("subnet"))
         if subnet is None:
-            raise ArmError(400, "InvalidRequestFormat", f"Cannot parse the request: properties.ipConfigurations[{i}].properties.subnet.id is required.")
+            raise ArmError(
+                400,
+                "InvalidRequestFormat",
+                f"Cannot parse the request: properties.ipConfigurations[{i}].properties.subnet.id is required.",
+            )
         found = find_subnet(ctx, subnet)
         if found is None:
-            raise ArmError(400, "InvalidResourceReference", f"Resource {subnet} referenced by resource {rid} was not found.")
-        method = str(cprops.get("privateIPAllocationMethod") or ("Static" if cprops.get("privateIPAddress") else "Dynamic"))
+            raise ArmError(
+                400, "InvalidResourceReference", f"Resource {subnet} referenced by resource {rid} was not found."
+            )
+        method = str(
+            cprops.get("privateIPAllocationMethod") or ("Static" if cprops.get("privateIPAddress") else "Dynamic")
+        )
         address = cprops.get("privateIPAddress") if method.lower() == "static" else (old_ips.get(cname.lower()) or None)
         if address is None:
             address = _allocate_ip(ctx, subnet, found[1]["properties"]["addressPrefix"], taken)
@@ -447,18 +538,27 @@ NIC_KIND = Kind(NS, NIC, _prepare_nic, decorate=_decorate_nic, before_delete=_be
 
 # -- public IP addresses -------------------------------------------------------------------------------------
 
-_PUBLIC_POOL = ipaddress.ip_network("198.51.100.0/24")
+# Public addresses come from the ranges reserved for documentation and benchmarking (RFC 5737, RFC 2544),
+# so they look public but can never be someone's real address: 198.51.100.0/24, 203.0.113.0/24, then
+# 198.18.0.0/15 (about 131,000 addresses in all).
+_PUBLIC_POOLS = tuple(ipaddress.ip_network(n) for n in ("198.51.100.0/24", "203.0.113.0/24", "198.18.0.0/15"))
+# The addresses in use are references from each public IP to this pseudo id (an index, not a resource).
+_PUBLIC_POOL_KEY = "/emulator/public-ip-pool"
 
 
-def _prepare_pip(ctx: Context, rid: str, name: str, body: dict[str, Any], existing: dict[str, Any] | None) -> dict[str, Any]:
+def _prepare_pip(
+    ctx: Context, rid: str, name: str, body: dict[str, Any], existing: dict[str, Any] | None
+) -> dict[str, Any]:
     location = require_location(body)
     props = _props(body)
     address = props.get("ipAddress") or (existing or {}).get("properties", {}).get("ipAddress")
     if not address:
-        used = {p["properties"].get("ipAddress") for p in ctx.tx.list_all_type(f"{NS}/{PIP}")}
-        address = next((str(h) for h in _PUBLIC_POOL.hosts() if str(h) not in used), None)
+        used = set(ctx.tx.refs_to(_PUBLIC_POOL_KEY, "public-ip"))
+        hosts = (str(h) for pool in _PUBLIC_POOLS for h in pool.hosts())
+        address = next((h for h in hosts if h not in used), None)
         if address is None:
-            raise ArmError(400, "PublicIPCountLimitReached", "The emulator's public IP pool (198.51.100.0/24) is exhausted.")
+            pools = ", ".join(str(p) for p in _PUBLIC_POOLS)
+            raise ArmError(400, "PublicIPCountLimitReached", f"The emulator's public IP pools ({pools}) are exhausted.")
     out = base_body(rid, name, f"{NS}/{PIP}", body, location)
     out["etag"] = etag()
     sku = body.get("sku") if isinstance(body.get("sku"), dict) else {"name": "Standard", "tier": "Regional"}
@@ -473,6 +573,10 @@ def _prepare_pip(ctx: Context, rid: str, name: str, body: dict[str, Any], existi
         "ipTags": [],
     }
     return out
+
+
+def _pip_refs(ctx: Context, body: dict[str, Any]) -> None:
+    ctx.tx.set_refs(body["id"], [(_PUBLIC_POOL_KEY, "public-ip", body["properties"]["ipAddress"])])
 
 
 def _decorate_pip(ctx: Context, body: dict[str, Any]) -> dict[str, Any]:
@@ -495,13 +599,15 @@ def _before_delete_pip(ctx: Context, body: dict[str, Any]) -> None:
         )
 
 
-PIP_KIND = Kind(NS, PIP, _prepare_pip, decorate=_decorate_pip, before_delete=_before_delete_pip)
+PIP_KIND = Kind(NS, PIP, _prepare_pip, decorate=_decorate_pip, before_delete=_before_delete_pip, after_put=_pip_refs)
 
 
 # -- Azure Firewall (classic rules) ------------------------------------------------------------------------------
 
 
-def _prepare_firewall(ctx: Context, rid: str, name: str, body: dict[str, Any], existing: dict[str, Any] | None) -> dict[str, Any]:
+def _prepare_firewall(
+    ctx: Context, rid: str, name: str, body: dict[str, Any], existing: dict[str, Any] | None
+) -> dict[str, Any]:
     location = require_location(body)
     props = _props(body)
     configs = []
@@ -511,9 +617,15 @@ def _prepare_firewall(ctx: Context, rid: str, name: str, body: dict[str, Any], e
         subnet = ref_id(cprops.get("subnet"))
         found = find_subnet(ctx, subnet) if subnet else None
         if subnet and found is None:
-            raise ArmError(400, "InvalidResourceReference", f"Resource {subnet} referenced by resource {rid} was not found.")
+            raise ArmError(
+                400, "InvalidResourceReference", f"Resource {subnet} referenced by resource {rid} was not found."
+            )
         if found is not None and found[1]["name"] != "AzureFirewallSubnet":
-            raise ArmError(400, "AzureFirewallSubnetInvalidName", f"Azure Firewall {name} must use a subnet named 'AzureFirewallSubnet'.")
+            raise ArmError(
+                400,
+                "AzureFirewallSubnetInvalidName",
+                f"Azure Firewall {name} must use a subnet named 'AzureFirewallSubnet'.",
+            )
         pip = ref_id(cprops.get("publicIPAddress"))
         require_ref(ctx, rid, pip)
         out_cfg: dict[str, Any] = {
@@ -524,7 +636,9 @@ def _prepare_firewall(ctx: Context, rid: str, name: str, body: dict[str, Any], e
             "properties": {"provisioningState": "Succeeded"},
         }
         if found is not None:
-            address = cprops.get("privateIPAddress") or str(list(ipaddress.ip_network(found[1]["properties"]["addressPrefix"]).hosts())[3])
+            address = cprops.get("privateIPAddress") or str(
+                list(ipaddress.ip_network(found[1]["properties"]["addressPrefix"]).hosts())[3]
+            )
             out_cfg["properties"]["privateIPAddress"] = address
             out_cfg["properties"]["subnet"] = {"id": subnet}
         if pip:
@@ -700,12 +814,18 @@ def _register_children(emulator: Emulator) -> None:
     reg.add("GET", f"{nsg_base}/securityRules/<name>", get_rule, action=f"{rule_action}/read")
     reg.add("DELETE", f"{nsg_base}/securityRules/<name>", delete_rule, action=f"{rule_action}/delete")
     reg.add("GET", f"{nsg_base}/securityRules", list_rules, action=f"{rule_action}/read")
-    reg.add("GET", f"{nsg_base}/defaultSecurityRules", list_default_rules, action=f"{NS}/{NSG}/defaultSecurityRules/read")
-    reg.add("GET", f"{nsg_base}/defaultSecurityRules/<name>", get_default_rule, action=f"{NS}/{NSG}/defaultSecurityRules/read")
+    reg.add(
+        "GET", f"{nsg_base}/defaultSecurityRules", list_default_rules, action=f"{NS}/{NSG}/defaultSecurityRules/read"
+    )
+    reg.add(
+        "GET",
+        f"{nsg_base}/defaultSecurityRules/<name>",
+        get_default_rule,
+        action=f"{NS}/{NSG}/defaultSecurityRules/read",
+    )
 
 
 def register(emulator: Emulator) -> None:
     for kind in (NSG_KIND, VNET_KIND, NIC_KIND, PIP_KIND, FIREWALL_KIND):
         register_kind(emulator.registry, kind)
     _register_children(emulator)
-

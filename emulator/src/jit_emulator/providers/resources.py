@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .. import rbac
-from ..arm import GUID_RE, Context, Response, check_rg_name, check_subscription, page, rg_id
+from ..arm import Context, Response, check_rg_name, check_subscription, page, rg_id
 from ..errors import ArmError
+from ..names import validate_subscription_id
 from ._generic import require_location
 
 if TYPE_CHECKING:
@@ -39,8 +40,7 @@ def register(emulator: Emulator) -> None:
     def put_subscription(ctx: Context) -> Response:
         # Not an ARM operation (subscriptions are created by billing); worlds use it to declare one.
         sub = ctx.params["sub"]
-        if not GUID_RE.match(sub):
-            raise ArmError(400, "InvalidSubscriptionId", f"The provided subscription identifier '{sub}' is malformed or invalid.")
+        validate_subscription_id(sub)
         body = ctx.require_body()
         # The tenant is filled in on every read: it is the emulator's, whenever it was created.
         stored = _subscription_body(sub, str(body.get("displayName", sub)), "", str(body.get("state", "Enabled")))
@@ -86,6 +86,7 @@ def register(emulator: Emulator) -> None:
     def get_rg(ctx: Context) -> Response:
         sub, rg = ctx.params["sub"], ctx.params["rg"]
         check_subscription(ctx, sub)
+        check_rg_name(rg)
         body = ctx.tx.get(rg_id(sub, rg))
         if body is None:
             raise ArmError(404, "ResourceGroupNotFound", f"Resource group '{rg}' could not be found.")
@@ -94,6 +95,7 @@ def register(emulator: Emulator) -> None:
     def delete_rg(ctx: Context) -> Response:
         sub, rg = ctx.params["sub"], ctx.params["rg"]
         check_subscription(ctx, sub)
+        check_rg_name(rg)
         body = ctx.tx.get(rg_id(sub, rg))
         if body is None:
             raise ArmError(404, "ResourceGroupNotFound", f"Resource group '{rg}' could not be found.")
@@ -108,10 +110,41 @@ def register(emulator: Emulator) -> None:
         check_subscription(ctx, sub)
         return page(ctx, ctx.tx.list_type(RG_TYPE, sub))
 
-    sub_scope = lambda ctx: f"/subscriptions/{ctx.params['sub']}"  # noqa: E731
-    rg_scope = lambda ctx: rg_id(ctx.params["sub"], ctx.params["rg"])  # noqa: E731
-    reg.add("PUT", "/subscriptions/<sub>", put_subscription, action="Microsoft.Resources/subscriptions/write", scope=sub_scope)
-    reg.add("GET", "/subscriptions/<sub>", get_subscription, action="Microsoft.Resources/subscriptions/read", scope=sub_scope)
+    def list_tenants(ctx: Context) -> Response:
+        # The emulator has one tenant; every signed-in caller belongs to it (the Azure CLI asks at sign-in).
+        tid = emulator.ident["tenant_id"]
+        return page(
+            ctx,
+            [
+                {
+                    "id": f"/tenants/{tid}",
+                    "tenantId": tid,
+                    "tenantCategory": "Home",
+                    "displayName": "jit-emulator",
+                    "defaultDomain": "jitemulator.onmicrosoft.com",
+                    "domains": ["jitemulator.onmicrosoft.com"],
+                    "tenantType": "AAD",
+                }
+            ],
+        )
+
+    reg.add("GET", "/tenants", list_tenants, action="", scope=lambda ctx: "/")
+    sub_scope = lambda ctx: f"/subscriptions/{ctx.params['sub']}"
+    rg_scope = lambda ctx: rg_id(ctx.params["sub"], ctx.params["rg"])
+    reg.add(
+        "PUT",
+        "/subscriptions/<sub>",
+        put_subscription,
+        action="Microsoft.Resources/subscriptions/write",
+        scope=sub_scope,
+    )
+    reg.add(
+        "GET",
+        "/subscriptions/<sub>",
+        get_subscription,
+        action="Microsoft.Resources/subscriptions/read",
+        scope=sub_scope,
+    )
     reg.add("GET", "/subscriptions", list_subscriptions, action="", scope=lambda ctx: "/")
     base = "/subscriptions/<sub>/resourceGroups/<rg>"
     reg.add("PUT", base, put_rg, action="Microsoft.Resources/subscriptions/resourceGroups/write", scope=rg_scope)

@@ -8,12 +8,10 @@ records which rules each request created so they can be removed when it ends.
 
 from __future__ import annotations
 
-import copy
-import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .. import jit, nsg
+from .. import jit, nsg, pricing
 from ..arm import Context, Response, check_rg, check_subscription, name_of, page, parse_id
 from ..errors import ArmError
 from . import network
@@ -24,14 +22,10 @@ if TYPE_CHECKING:
 
 NS = "Microsoft.Security"
 POLICY_TYPE = f"{NS}/locations/jitNetworkAccessPolicies"
-PRICING_TYPE = f"{NS}/pricings"
+PRICING_TYPE = pricing.PRICING_TYPE
 JIT_VERSIONS = ("2020-01-01", "2015-06-01-preview")
 LOCATION_VERSIONS = ("2015-06-01-preview",)
 PRICING_VERSIONS = ("2024-01-01", "2023-01-01", "2022-03-01", "2018-06-01")
-PLANS = (
-    "VirtualMachines", "SqlServers", "AppServices", "StorageAccounts", "SqlServerVirtualMachines", "KeyVaults",
-    "Dns", "Arm", "OpenSourceRelationalDatabases", "CosmosDbs", "Containers", "CloudPosture", "Api",
-)
 
 
 # -- the VM's network path ------------------------------------------------------------------------------
@@ -103,7 +97,7 @@ def _supported_firewall(path: VmPath) -> dict[str, Any] | None:
 
 
 def _pricing(ctx: Context, scope: str, plan: str) -> dict[str, Any] | None:
-    return ctx.tx.get(f"{scope.rstrip('/')}/providers/{NS}/pricings/{plan}")
+    return ctx.tx.get(pricing.pricing_id(scope, plan))
 
 
 def _check_plan(ctx: Context, sub: str) -> None:
@@ -140,18 +134,25 @@ def _check_path(path: VmPath) -> None:
         )
 
 
-def _check_not_in_other_policy(ctx: Context, sub: str, vm_id: str, policy_id: str) -> None:
+def _vms_in_other_policies(ctx: Context, sub: str, policy_id: str) -> dict[str, str]:
+    """VM id (lower-cased) -> the id of the other policy of the subscription that holds it."""
+    held: dict[str, str] = {}
     for other in ctx.tx.list_type(POLICY_TYPE, sub):
-        if other["id"].lower() == policy_id.lower():
-            continue
-        for vm in other["properties"].get("virtualMachines", []):
-            if vm.get("id", "").lower() == vm_id.lower():
-                raise ArmError(
-                    409,
-                    "VirtualMachineAlreadyInPolicy",
-                    f"Virtual machine '{vm_id}' is already configured in just-in-time policy '{other['id']}'. A VM can"
-                    " belong to one JIT policy only; remove it from that policy first.",
-                )
+        if other["id"].lower() != policy_id.lower():
+            for vm in other["properties"].get("virtualMachines", []):
+                held.setdefault(str(vm.get("id", "")).lower(), other["id"])
+    return held
+
+
+def _check_not_in_other_policy(vm_id: str, held: dict[str, str]) -> None:
+    other = held.get(vm_id.lower())
+    if other is not None:
+        raise ArmError(
+            409,
+            "VirtualMachineAlreadyInPolicy",
+            f"Virtual machine '{vm_id}' is already configured in just-in-time policy '{other}'. A VM can"
+            " belong to one JIT policy only; remove it from that policy first.",
+        )
 
 
 # -- NSG and firewall changes -------------------------------------------------------------------------------
@@ -188,6 +189,16 @@ class Containers:
             else:
                 network.save_nsg(self.ctx, body)
         self.dirty.clear()
+
+    def remove_nsg_rules(self, removals: dict[str, set[str]]) -> None:
+        """Remove named rules from NSGs, one pass per NSG (NSG id -> rule names, ids in any casing)."""
+        merged: dict[str, tuple[str, set[str]]] = {}
+        for nsg_id, names in removals.items():
+            merged.setdefault(nsg_id.lower(), (nsg_id, set()))[1].update(names)
+        for nsg_id, names in merged.values():
+            body = self.get(nsg_id)
+            if body is not None:
+                self.set(nsg.remove_rules(body, names))
 
     def remove_rules(self, rules: list[dict[str, str]]) -> None:
         by_container: dict[str, list[dict[str, str]]] = {}
@@ -241,26 +252,35 @@ def _apply_grant_rules(ctx: Context, containers: Containers, grant: dict[str, An
 
 
 def sweep(emulator: Emulator) -> None:
+    """Write the allow rules whose delay has passed and end the grants whose endTimeUtc has come.
+
+    Both times are on the emulator's clock, so moving the clock applies and expires them. Only the
+    request entries of expired grants (requests made through initiate) change to Revoked/Expired;
+    entries a client PUT into `requests` are kept as given.
+    """
     now = emulator.clock.now()
     now_iso = jit.format_time(now)
-    real = time.time()
+    stamp = now.timestamp()
     with emulator.store.read() as tx:
-        if not tx.any_grant_due(now_iso, real):
+        if not tx.any_grant_due(now_iso, stamp):
             return
     with emulator.store.write() as tx:
         ctx = system_context(emulator, tx)
         containers = Containers(ctx)
-        for grant in tx.grants("state = 'pending' AND apply_at <= ? AND end_time > ?", (real, now_iso)):
+        for grant in tx.grants(states=("pending",), apply_at_most=stamp, end_after=now_iso):
             rules = grant["rules"] + _apply_grant_rules(ctx, containers, grant)
             tx.update_grant(grant["seq"], "active", rules)
-        due = tx.grants("state IN ('active', 'pending') AND end_time <= ?", (now_iso,))
+        due = tx.grants(states=("active", "pending"), end_at_most=now_iso)
+        ended: dict[str, set[tuple[str, str, int]]] = {}
         for grant in due:
             containers.remove_rules(grant["rules"])
             tx.update_grant(grant["seq"], "expired", [])
-        for policy_key in sorted({g["policy"] for g in due}):
+            start = grant["request_key"].split("#", 1)[0]
+            ended.setdefault(grant["policy"], set()).add((start, grant["vm"], grant["port"]))
+        for policy_key, entries in sorted(ended.items()):
             policy = tx.get(policy_key)
             if policy is not None:
-                expired, _ = jit.expire(policy, now)
+                expired, _ = jit.expire(policy, now, only=entries)
                 tx.put(policy["id"], POLICY_TYPE, _rg_part(policy["id"]), expired)
         containers.flush()
 
@@ -291,7 +311,9 @@ def _rg_part(rid: str) -> str:
 
 
 def _policy_id(sub: str, rg: str, location: str, name: str) -> str:
-    return f"/subscriptions/{sub}/resourceGroups/{rg}/providers/{NS}/locations/{location}/jitNetworkAccessPolicies/{name}"
+    return (
+        f"/subscriptions/{sub}/resourceGroups/{rg}/providers/{NS}/locations/{location}/jitNetworkAccessPolicies/{name}"
+    )
 
 
 def _policy_not_found(name: str, rg: str) -> ArmError:
@@ -312,6 +334,7 @@ def put_policy(ctx: Context) -> Response:
     if existing is not None:
         pid = existing["id"]
     _check_plan(ctx, sub)
+    held = _vms_in_other_policies(ctx, sub, pid)
     paths: dict[str, VmPath] = {}
     for index, vm in enumerate(body["properties"]["virtualMachines"]):
         vm_sub = parse_id(vm["id"]).get("subscription", "")
@@ -324,32 +347,27 @@ def put_policy(ctx: Context) -> Response:
             )
         path = vm_path(ctx, vm["id"])
         _check_path(path)
-        _check_not_in_other_policy(ctx, sub, path.vm_id, pid)
+        _check_not_in_other_policy(path.vm_id, held)
         paths[path.vm_id.lower()] = path
         vm["id"] = path.vm_id
     containers = Containers(ctx)
-    diff = jit.remove_vm_ports_diff(existing, body)
-    for key, change in diff.items():
-        path = paths.get(key) or _path_or_none(ctx, change["id"])
+    removals: dict[str, set[str]] = {}
+    for key, change in jit.remove_vm_ports_diff(existing, body).items():
         if change["removed"]:
-            _remove_vm_ports(ctx, containers, pid, change["id"], path, change["removed"])
-        if key in paths:
-            new_ports = next(v for v in body["properties"]["virtualMachines"] if v["id"].lower() == key)["ports"]
-            for nsg_id in path.nsg_ids:  # type: ignore[union-attr]
-                current = containers.get(nsg_id)
-                if current is None:
-                    continue
-                containers.set(
-                    nsg.apply_deny_rules(
-                        current,
-                        policy_id=pid,
-                        policy_name=name,
-                        vm_id=path.vm_id,  # type: ignore[union-attr]
-                        vm_name=path.vm_name,  # type: ignore[union-attr]
-                        private_ip=path.private_ip,  # type: ignore[union-attr]
-                        ports=new_ports,
-                    )
-                )
+            path = paths.get(key) or _path_or_none(ctx, change["id"])
+            _remove_vm_ports(ctx, containers, removals, pid, change["id"], path, change["removed"])
+    containers.remove_nsg_rules(removals)
+    # Every VM's deny rules are (re)written, one pass per NSG: a PUT restores rules removed by hand.
+    per_nsg: dict[str, tuple[str, list[dict[str, Any]]]] = {}
+    for vm in body["properties"]["virtualMachines"]:
+        path = paths[vm["id"].lower()]
+        entry = {"vm_id": path.vm_id, "vm_name": path.vm_name, "private_ip": path.private_ip, "ports": vm["ports"]}
+        for nsg_id in path.nsg_ids:
+            per_nsg.setdefault(nsg_id.lower(), (nsg_id, []))[1].append(entry)
+    for nsg_id, entries in per_nsg.values():
+        current = containers.get(nsg_id)
+        if current is not None:
+            containers.set(nsg.apply_deny_rules_for_vms(current, policy_id=pid, policy_name=name, vms=entries))
     for vm in body["properties"]["virtualMachines"]:
         path = paths[vm["id"].lower()]
         firewall = _supported_firewall(path)
@@ -381,19 +399,21 @@ def _path_or_none(ctx: Context, vm_id: str) -> VmPath | None:
 
 
 def _remove_vm_ports(
-    ctx: Context, containers: Containers, pid: str, vm_id: str, path: VmPath | None, ports: list[int]
+    ctx: Context,
+    containers: Containers,
+    removals: dict[str, set[str]],
+    pid: str,
+    vm_id: str,
+    path: VmPath | None,
+    ports: list[int],
 ) -> None:
-    """Remove a VM's deny rules (and the rules of its live grants) for ports leaving the policy."""
+    """For ports leaving the policy: note the VM's deny rules in `removals` (NSG id -> rule names, applied
+    together by Containers.remove_nsg_rules) and remove the rules of its live grants."""
     nsg_ids = path.nsg_ids if path is not None else _nsgs_holding(ctx, pid, vm_id, ports)
+    names = {nsg.deny_rule_name(pid, vm_id, p) for p in ports}
     for nsg_id in nsg_ids:
-        current = containers.get(nsg_id)
-        if current is not None:
-            containers.set(nsg.remove_vm_rules(current, policy_id=pid, vm_id=vm_id, ports=ports))
-    marks = ",".join("?" * len(ports))
-    live = ctx.tx.grants(
-        f"policy = ? AND vm = ? AND state IN ('active', 'pending') AND port IN ({marks})",
-        (pid.lower(), vm_id.lower(), *ports),
-    )
+        removals.setdefault(nsg_id, set()).update(names)
+    live = ctx.tx.grants(states=("active", "pending"), policy=pid, vm=vm_id, ports=ports)
     for grant in live:
         containers.remove_rules(grant["rules"])
         # The grant stays live without rules so its request entry still expires at its end time.
@@ -429,10 +449,12 @@ def delete_policy(ctx: Context) -> Response:
         return Response(204)
     pid = body["id"]
     containers = Containers(ctx)
+    removals: dict[str, set[str]] = {}
     for vm in body["properties"].get("virtualMachines", []):
         ports = [p["number"] for p in vm.get("ports", [])]
-        _remove_vm_ports(ctx, containers, pid, vm["id"], _path_or_none(ctx, vm["id"]), ports)
-    for grant in ctx.tx.grants("policy = ? AND state IN ('active', 'pending')", (pid.lower(),)):
+        _remove_vm_ports(ctx, containers, removals, pid, vm["id"], _path_or_none(ctx, vm["id"]), ports)
+    containers.remove_nsg_rules(removals)
+    for grant in ctx.tx.grants(states=("active", "pending"), policy=pid):
         containers.remove_rules(grant["rules"])
         ctx.tx.update_grant(grant["seq"], "removed", [])
     ctx.tx.delete(pid)
@@ -454,13 +476,10 @@ def initiate(ctx: Context) -> Response:
     paths = {g["vm_id"].lower(): vm_path(ctx, g["vm_id"]) for g in grants}
     containers = Containers(ctx)
     delay = float(ctx.settings.get("rule_delay_seconds") or 0)
-    apply_at = time.time() + delay
+    apply_at = ctx.now.timestamp() + delay
     for grant in grants:
         path = paths[grant["vm_id"].lower()]
-        older = ctx.tx.grants(
-            "policy = ? AND vm = ? AND port = ? AND state IN ('active', 'pending')",
-            (pid.lower(), grant["vm_id"].lower(), grant["number"]),
-        )
+        older = ctx.tx.grants(states=("active", "pending"), policy=pid, vm=grant["vm_id"], ports=[grant["number"]])
         _drop_grants(ctx, containers, older, "superseded")
         spec = {
             "policy_id": pid,
@@ -489,8 +508,15 @@ def initiate(ctx: Context) -> Response:
             rules.append({"container": firewall["id"], "name": rule_name, "kind": "firewall"})
             _set_mapped_port(record, path.vm_id, grant["number"], mapped)
         seq = ctx.tx.add_grant(
-            pid, path.vm_id, grant["number"], request_key, "pending", apply_at,
-            jit.format_time(grant["end_time"]), spec, rules,
+            pid,
+            path.vm_id,
+            grant["number"],
+            request_key,
+            "pending",
+            apply_at,
+            jit.format_time(grant["end_time"]),
+            spec,
+            rules,
         )
         if delay <= 0:
             created = _apply_grant_rules(ctx, containers, {"spec": spec, "request_key": request_key})
@@ -533,91 +559,73 @@ def _location_body(sub: str, home: str) -> dict[str, Any]:
     }
 
 
-def _pricing_body(ctx: Context, scope: str, plan: str) -> dict[str, Any]:
-    stored = _pricing(ctx, scope, plan)
-    if stored is not None:
-        return copy.deepcopy(stored)
-    inherited = None
-    if parse_id(scope).get("resource_group") or parse_id(scope).get("name"):
-        sub = parse_id(scope).get("subscription", "")
-        inherited = _pricing(ctx, f"/subscriptions/{sub}", plan)
-    props: dict[str, Any]
-    if inherited is not None:
-        props = {
-            **{k: v for k, v in inherited["properties"].items() if k not in ("enforce", "resourcesCoverageStatus")},
-            "inherited": "True",
-            "inheritedFrom": _rg_part(inherited["id"]),
-        }
-    else:
-        props = {"pricingTier": "Free", "freeTrialRemainingTime": "PT0S"}
-    return {
-        "id": f"{scope.rstrip('/')}/providers/{NS}/pricings/{plan}",
-        "name": plan,
-        "type": PRICING_TYPE,
-        "properties": props,
-    }
-
-
-def _plan_name(name: str) -> str:
-    for plan in PLANS:
-        if plan.lower() == name.lower():
-            return plan
-    raise ArmError(
-        404,
-        "PricingNotFound",
-        f"The pricing '{name}' does not exist. Known plans: {', '.join(PLANS)}.",
-    )
-
-
-def _scope_of(ctx: Context) -> str:
+def _scope_of(ctx: Context) -> tuple[str, bool]:
+    """The pricing scope (a subscription or a resource) and whether it is a resource."""
     scope = "/" + ctx.params.get("scope", "").strip("/")
-    if not ctx.tx.exists(scope):
+    parts = parse_id(scope)
+    resource_level = "name" in parts
+    if not resource_level and scope.rstrip("/").lower() != f"/subscriptions/{parts.get('subscription', '')}".lower():
+        raise ArmError(
+            400,
+            "InvalidInput",
+            f"The scope '{scope}' is not valid for pricings: use a subscription or a resource id.",
+        )
+    if resource_level:
+        exists = ctx.tx.exists(scope)
+    else:
+        check_subscription(ctx, parts.get("subscription", ""))
+        exists = True
+    if not exists:
         raise ArmError(404, "ResourceNotFound", f"The scope '{scope}' was not found.")
-    return scope
+    return scope, resource_level
+
+
+def _subscription_scope(scope: str) -> str:
+    return f"/subscriptions/{parse_id(scope).get('subscription', '')}"
+
+
+def _overrides(ctx: Context, sub_scope: str, plan: str) -> list[dict[str, Any]]:
+    """The resource-level pricings of `plan` under a subscription."""
+    sub = parse_id(sub_scope).get("subscription", "")
+    return [
+        p
+        for p in ctx.tx.list_type(PRICING_TYPE, sub)
+        if p["name"].lower() == plan.lower() and "name" in parse_id(p["id"].split("/providers/Microsoft.Security/")[0])
+    ]
+
+
+def _view(ctx: Context, scope: str, resource_level: bool, plan: str) -> dict[str, Any]:
+    stored = _pricing(ctx, scope, plan)
+    if resource_level:
+        subscription = _view(ctx, _subscription_scope(scope), False, plan)
+        return pricing.resource_view(scope, plan, stored, subscription)
+    return pricing.subscription_view(scope, plan, stored, _overrides(ctx, scope, plan))
 
 
 def get_pricing(ctx: Context) -> Response:
-    scope = _scope_of(ctx)
-    return Response(200, _pricing_body(ctx, scope, _plan_name(ctx.params["name"])))
+    scope, resource_level = _scope_of(ctx)
+    plan = pricing.canonical_plan(ctx.params["name"], resource_level=resource_level)
+    return Response(200, _view(ctx, scope, resource_level, plan))
 
 
 def put_pricing(ctx: Context) -> Response:
-    scope = _scope_of(ctx)
-    plan = _plan_name(ctx.params["name"])
-    props = ctx.require_body().get("properties") or {}
-    tier = props.get("pricingTier")
-    if tier not in ("Free", "Standard"):
-        raise ArmError(400, "InvalidInput", f"pricingTier must be 'Free' or 'Standard', got {tier!r}.", target="properties.pricingTier")
-    sub_plan = props.get("subPlan")
-    if plan == "VirtualMachines" and sub_plan not in (None, "P1", "P2"):
-        raise ArmError(400, "InvalidInput", f"subPlan for VirtualMachines must be 'P1' or 'P2', got {sub_plan!r}.", target="properties.subPlan")
+    scope, resource_level = _scope_of(ctx)
+    plan = pricing.canonical_plan(ctx.params["name"], resource_level=resource_level)
     existing = _pricing(ctx, scope, plan)
-    out_props: dict[str, Any] = {"pricingTier": tier}
-    if tier == "Standard":
-        out_props["subPlan"] = sub_plan or ("P2" if plan == "VirtualMachines" else None)
-        if out_props["subPlan"] is None:
-            del out_props["subPlan"]
-        out_props["freeTrialRemainingTime"] = "PT0S"
-        out_props["enablementTime"] = (existing or {}).get("properties", {}).get(
-            "enablementTime", jit.format_time(ctx.now)
-        )
-    else:
-        out_props["freeTrialRemainingTime"] = "PT0S"
-    if props.get("enforce") in ("True", "False") and not parse_id(scope).get("resource_group"):
-        out_props["enforce"] = props["enforce"]
-    if isinstance(props.get("extensions"), list):
-        out_props["extensions"] = props["extensions"]
-    body = {"id": f"{scope.rstrip('/')}/providers/{NS}/pricings/{plan}", "name": plan, "type": PRICING_TYPE, "properties": out_props}
+    name = existing["name"] if existing is not None else ctx.params["name"]
+    body = pricing.prepare_put(
+        scope, name, plan, ctx.body, existing, resource_level=resource_level, now_text=jit.format_time(ctx.now)
+    )
     ctx.tx.put(body["id"], PRICING_TYPE, scope, body)
-    return Response(200 if existing else 201, body)
+    shown = body if resource_level else pricing.subscription_view(scope, plan, body, _overrides(ctx, scope, plan))
+    return Response(201 if existing is None else 200, pricing.put_response(shown))
 
 
 def delete_pricing(ctx: Context) -> Response:
-    scope = _scope_of(ctx)
-    plan = _plan_name(ctx.params["name"])
-    if not parse_id(scope).get("resource_group"):
+    scope, resource_level = _scope_of(ctx)
+    if not resource_level:
         raise ArmError(400, "InvalidInput", "Pricings can be deleted at resource scope only.")
-    existing = _pricing(ctx, scope, plan)
+    existing = _pricing(ctx, scope, pricing.canonical_plan(ctx.params["name"], resource_level=True))
     if existing is None:
         return Response(204)
     ctx.tx.delete(existing["id"])
@@ -625,12 +633,10 @@ def delete_pricing(ctx: Context) -> Response:
 
 
 def list_pricings(ctx: Context) -> Response:
-    scope = _scope_of(ctx)
-    items = [_pricing_body(ctx, scope, plan) for plan in PLANS]
-    flt = ctx.query.get("$filter", "")
-    if "name in" in flt:
-        wanted = {n.strip(" ()'").lower() for n in flt.split("name in", 1)[1].split(",")}
-        items = [i for i in items if i["name"].lower() in wanted]
+    scope, resource_level = _scope_of(ctx)
+    wanted = pricing.name_filter(ctx.query.get("$filter", ""))
+    plans = pricing.RESOURCE_PLANS if resource_level else pricing.PLANS
+    items = [_view(ctx, scope, resource_level, plan) for plan in plans if wanted is None or plan.lower() in wanted]
     return Response(200, {"value": items})
 
 
@@ -641,22 +647,52 @@ def register(emulator: Emulator) -> None:
     rg_base = "/subscriptions/<sub>/resourceGroups/<rg>"
     policies = f"providers/{NS}/locations/<location>/jitNetworkAccessPolicies"
     read = f"{POLICY_TYPE}/read"
-    sub_scope = lambda ctx: f"/subscriptions/{ctx.params['sub']}"  # noqa: E731
-    rg_scope = lambda ctx: f"/subscriptions/{ctx.params['sub']}/resourceGroups/{ctx.params['rg']}"  # noqa: E731
+    sub_scope = lambda ctx: f"/subscriptions/{ctx.params['sub']}"
+    rg_scope = lambda ctx: f"/subscriptions/{ctx.params['sub']}/resourceGroups/{ctx.params['rg']}"
     v = JIT_VERSIONS
-    reg.add("GET", f"{sub_base}/providers/{NS}/jitNetworkAccessPolicies",
-            lambda ctx: _list(ctx, rg=None, location=None), action=read, scope=sub_scope, api_versions=v)
-    reg.add("GET", f"{sub_base}/{policies}",
-            lambda ctx: _list(ctx, rg=None, location=ctx.params["location"]), action=read, scope=sub_scope, api_versions=v)
-    reg.add("GET", f"{rg_base}/providers/{NS}/jitNetworkAccessPolicies",
-            lambda ctx: _list(ctx, rg=ctx.params["rg"], location=None), action=read, scope=rg_scope, api_versions=v)
-    reg.add("GET", f"{rg_base}/{policies}",
-            lambda ctx: _list(ctx, rg=ctx.params["rg"], location=ctx.params["location"]), action=read, scope=rg_scope, api_versions=v)
+    reg.add(
+        "GET",
+        f"{sub_base}/providers/{NS}/jitNetworkAccessPolicies",
+        lambda ctx: _list(ctx, rg=None, location=None),
+        action=read,
+        scope=sub_scope,
+        api_versions=v,
+    )
+    reg.add(
+        "GET",
+        f"{sub_base}/{policies}",
+        lambda ctx: _list(ctx, rg=None, location=ctx.params["location"]),
+        action=read,
+        scope=sub_scope,
+        api_versions=v,
+    )
+    reg.add(
+        "GET",
+        f"{rg_base}/providers/{NS}/jitNetworkAccessPolicies",
+        lambda ctx: _list(ctx, rg=ctx.params["rg"], location=None),
+        action=read,
+        scope=rg_scope,
+        api_versions=v,
+    )
+    reg.add(
+        "GET",
+        f"{rg_base}/{policies}",
+        lambda ctx: _list(ctx, rg=ctx.params["rg"], location=ctx.params["location"]),
+        action=read,
+        scope=rg_scope,
+        api_versions=v,
+    )
     reg.add("GET", f"{rg_base}/{policies}/<name>", get_policy, action=read, api_versions=v)
     reg.add("PUT", f"{rg_base}/{policies}/<name>", put_policy, action=f"{POLICY_TYPE}/write", api_versions=v)
     reg.add("DELETE", f"{rg_base}/{policies}/<name>", delete_policy, action=f"{POLICY_TYPE}/delete", api_versions=v)
-    reg.add("POST", f"{rg_base}/{policies}/<name>/initiate", initiate, action=f"{POLICY_TYPE}/initiate/action",
-            scope=lambda ctx: ctx.path.rsplit("/", 1)[0], api_versions=v)
+    reg.add(
+        "POST",
+        f"{rg_base}/{policies}/<name>/initiate",
+        initiate,
+        action=f"{POLICY_TYPE}/initiate/action",
+        scope=lambda ctx: ctx.path.rsplit("/", 1)[0],
+        api_versions=v,
+    )
 
     def list_locations(ctx: Context) -> Response:
         check_subscription(ctx, ctx.params["sub"])
@@ -666,18 +702,61 @@ def register(emulator: Emulator) -> None:
         check_subscription(ctx, ctx.params["sub"])
         home = ctx.settings["home_location"]
         if ctx.params["location"].lower() != home.lower():
-            raise ArmError(404, "LocationNotFound", f"Location '{ctx.params['location']}' is not the ASC location of this subscription (it is '{home}').")
+            raise ArmError(
+                404,
+                "LocationNotFound",
+                f"Location '{ctx.params['location']}' is not the ASC location of this subscription (it is '{home}').",
+            )
         return Response(200, _location_body(ctx.params["sub"], home))
 
-    reg.add("GET", f"{sub_base}/providers/{NS}/locations", list_locations, action=f"{NS}/locations/read",
-            scope=sub_scope, api_versions=LOCATION_VERSIONS)
-    reg.add("GET", f"{sub_base}/providers/{NS}/locations/<location>", get_location, action=f"{NS}/locations/read",
-            scope=sub_scope, api_versions=LOCATION_VERSIONS)
+    reg.add(
+        "GET",
+        f"{sub_base}/providers/{NS}/locations",
+        list_locations,
+        action=f"{NS}/locations/read",
+        scope=sub_scope,
+        api_versions=LOCATION_VERSIONS,
+    )
+    reg.add(
+        "GET",
+        f"{sub_base}/providers/{NS}/locations/<location>",
+        get_location,
+        action=f"{NS}/locations/read",
+        scope=sub_scope,
+        api_versions=LOCATION_VERSIONS,
+    )
 
-    pricing_scope = lambda ctx: "/" + ctx.params.get("scope", "").strip("/")  # noqa: E731
+    pricing_scope = lambda ctx: "/" + ctx.params.get("scope", "").strip("/")
     pv = PRICING_VERSIONS
-    reg.add("GET", f"/<path:scope>/providers/{NS}/pricings/<name>", get_pricing, action=f"{NS}/pricings/read", scope=pricing_scope, api_versions=pv)
-    reg.add("PUT", f"/<path:scope>/providers/{NS}/pricings/<name>", put_pricing, action=f"{NS}/pricings/write", scope=pricing_scope, api_versions=pv)
-    reg.add("DELETE", f"/<path:scope>/providers/{NS}/pricings/<name>", delete_pricing, action=f"{NS}/pricings/delete", scope=pricing_scope, api_versions=pv)
-    reg.add("GET", f"/<path:scope>/providers/{NS}/pricings", list_pricings, action=f"{NS}/pricings/read", scope=pricing_scope, api_versions=pv)
-
+    reg.add(
+        "GET",
+        f"/<path:scope>/providers/{NS}/pricings/<name>",
+        get_pricing,
+        action=f"{NS}/pricings/read",
+        scope=pricing_scope,
+        api_versions=pv,
+    )
+    reg.add(
+        "PUT",
+        f"/<path:scope>/providers/{NS}/pricings/<name>",
+        put_pricing,
+        action=f"{NS}/pricings/write",
+        scope=pricing_scope,
+        api_versions=pv,
+    )
+    reg.add(
+        "DELETE",
+        f"/<path:scope>/providers/{NS}/pricings/<name>",
+        delete_pricing,
+        action=f"{NS}/pricings/delete",
+        scope=pricing_scope,
+        api_versions=pv,
+    )
+    reg.add(
+        "GET",
+        f"/<path:scope>/providers/{NS}/pricings",
+        list_pricings,
+        action=f"{NS}/pricings/read",
+        scope=pricing_scope,
+        api_versions=pv,
+    )
