@@ -102,6 +102,13 @@ class _AzureJitModule:
     def warn(self, msg: str) -> None:
         self.module.warn(msg)
 
+    def run(self, manager: Any) -> NoReturn:
+        """Run a manager (an object with run() -> result and a warnings list) and exit with its result."""
+        result = manager.run()
+        for warning in manager.warnings:
+            self.module.warn(warning)
+        self.exit(**result)
+
     def exit(self, **result: Any) -> NoReturn:
         self.module.exit_json(**result)
         raise AssertionError("exit_json returned")  # pragma: no cover

@@ -294,11 +294,7 @@ def main() -> None:
     module = _AzureJitModule(argument_spec)
     if module.params["ports"] is None:
         module.params["ports"] = _PORTAL_DEFAULT_PORTS
-    manager = _PolicyManager(module)
-    result = manager.run()
-    for warning in manager.warnings:
-        module.warn(warning)
-    module.exit(**result)
+    module.run(_PolicyManager(module))
 
 
 if __name__ == "__main__":

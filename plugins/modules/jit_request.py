@@ -327,11 +327,7 @@ def main() -> None:
         "min_remaining": {"type": "str", "default": "15m"},
     }
     module = _AzureJitModule(argument_spec)
-    manager = _RequestManager(module)
-    result = manager.run()
-    for warning in manager.warnings:
-        module.warn(warning)
-    module.exit(**result)
+    module.run(_RequestManager(module))
 
 
 if __name__ == "__main__":

@@ -749,11 +749,7 @@ def main() -> None:
         "include_expired": {"type": "bool", "default": False},
     }
     module = _AzureJitModule(argument_spec, supports_check_mode=True)
-    manager = _FactsManager(module)
-    result = manager.run()
-    for warning in manager.warnings:
-        module.warn(warning)
-    module.exit(**result)
+    module.run(_FactsManager(module))
 
 
 if __name__ == "__main__":

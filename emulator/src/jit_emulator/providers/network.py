@@ -12,6 +12,7 @@ import copy
 import ipaddress
 import socket
 import uuid
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..arm import Context, Response, etag, name_of, page, resource_not_found
@@ -513,24 +514,38 @@ def _nic_refs(ctx: Context, body: dict[str, Any]) -> None:
     ctx.tx.set_refs(body["id"], refs)
 
 
-def _decorate_nic(ctx: Context, body: dict[str, Any]) -> dict[str, Any]:
-    vms = ctx.tx.refs_to(body["id"], "vm-nic")
-    if not vms:
-        return body
-    out = copy.deepcopy(body)
-    out["properties"]["virtualMachine"] = {"id": vms[0]}
-    return out
+def _back_ref(ref_kind: str, field: str) -> Callable[[Context, dict[str, Any]], dict[str, Any]]:
+    """A read hook adding ARM's computed `properties.<field>: {id}` from the first holder of a reference."""
+
+    def decorate(ctx: Context, body: dict[str, Any]) -> dict[str, Any]:
+        holders = ctx.tx.refs_to(body["id"], ref_kind)
+        if not holders:
+            return body
+        out = copy.deepcopy(body)
+        out["properties"][field] = {"id": holders[0]}
+        return out
+
+    return decorate
 
 
-def _before_delete_nic(ctx: Context, body: dict[str, Any]) -> None:
-    vms = ctx.tx.refs_to(body["id"], "vm-nic")
-    if vms:
-        raise ArmError(
-            400,
-            "NicInUse",
-            f"Network Interface {body['id']} is used by existing resource {vms[0]}. In order to delete the network"
-            " interface, it must be dissociated from the resource.",
-        )
+def _in_use(ref_kind: str, code: str, message: str) -> Callable[[Context, dict[str, Any]], None]:
+    """A delete hook refusing, as ARM does, to delete a resource something still uses."""
+
+    def guard(ctx: Context, body: dict[str, Any]) -> None:
+        holders = ctx.tx.refs_to(body["id"], ref_kind)
+        if holders:
+            raise ArmError(400, code, message.format(id=body["id"], holder=holders[0]))
+
+    return guard
+
+
+_decorate_nic = _back_ref("vm-nic", "virtualMachine")
+_before_delete_nic = _in_use(
+    "vm-nic",
+    "NicInUse",
+    "Network Interface {id} is used by existing resource {holder}. In order to delete the network interface,"
+    " it must be dissociated from the resource.",
+)
 
 
 NIC_KIND = Kind(NS, NIC, _prepare_nic, decorate=_decorate_nic, before_delete=_before_delete_nic, after_put=_nic_refs)
@@ -579,24 +594,13 @@ def _pip_refs(ctx: Context, body: dict[str, Any]) -> None:
     ctx.tx.set_refs(body["id"], [(_PUBLIC_POOL_KEY, "public-ip", body["properties"]["ipAddress"])])
 
 
-def _decorate_pip(ctx: Context, body: dict[str, Any]) -> dict[str, Any]:
-    configs = ctx.tx.refs_to(body["id"], "ipconfig-pip")
-    if not configs:
-        return body
-    out = copy.deepcopy(body)
-    out["properties"]["ipConfiguration"] = {"id": configs[0]}
-    return out
-
-
-def _before_delete_pip(ctx: Context, body: dict[str, Any]) -> None:
-    configs = ctx.tx.refs_to(body["id"], "ipconfig-pip")
-    if configs:
-        raise ArmError(
-            400,
-            "PublicIPAddressCannotBeDeleted",
-            f"Public IP address {body['id']} can not be deleted since it is still allocated to resource {configs[0]}."
-            " In order to delete the public IP, disassociate/detach the Public IP address from the resource.",
-        )
+_decorate_pip = _back_ref("ipconfig-pip", "ipConfiguration")
+_before_delete_pip = _in_use(
+    "ipconfig-pip",
+    "PublicIPAddressCannotBeDeleted",
+    "Public IP address {id} can not be deleted since it is still allocated to resource {holder}."
+    " In order to delete the public IP, disassociate/detach the Public IP address from the resource.",
+)
 
 
 PIP_KIND = Kind(NS, PIP, _prepare_pip, decorate=_decorate_pip, before_delete=_before_delete_pip, after_put=_pip_refs)
