@@ -281,10 +281,11 @@ class _RequestManager:
         blind = [key for key in granted if paths.get(key[0]) is None or not paths[key[0]].complete]
         if blind:
             names = sorted({paths[k[0]].name if k[0] in paths else k[0].rsplit("/", 1)[-1] for k in blind})
-            denied = "; ".join(f"{k}: {v}" for k, v in view.denied.items()) or "not visible"
+            denied = ", ".join(view.denied) or "they are not visible"
             self.warnings.append(
-                f"cannot read the network security groups of {', '.join(names)} ({denied}); waited for the request's "
-                "status in the policy instead of the rules themselves"
+                f"cannot read the network security groups of {', '.join(names)} (not authorized to read {denied}; "
+                "the least-privilege JIT requester role cannot); waited for the request's status in the policy "
+                "instead of the rules themselves"
             )
         while True:
             missing: list[str] = []
