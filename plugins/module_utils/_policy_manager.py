@@ -12,6 +12,7 @@ from collections import defaultdict
 from typing import Any
 
 from ._jit_model import (
+    _PORTAL_DEFAULT_PORTS,
     _check_policy_name,
     _check_resource_group,
     _JitValueError,
@@ -40,18 +41,12 @@ class _PolicyManager:
         """Every VM entry, validated and normalised before any call."""
         p = self.params
         present = p["state"] == "present"
-        default_ports = None
-        if p.get("ports") is not None:
-            default_ports = p["ports"]
+        # Without ports anywhere, the portal's defaults: SSH, RDP and WinRM, any protocol and source, 3 hours.
+        default_ports = p.get("ports") or [{"number": n} for n in _PORTAL_DEFAULT_PORTS]
         entries = []
         for index, raw in enumerate(p.get("virtual_machines") or []):
             item = dict(raw)
             if present and item.get("ports") is None:
-                if default_ports is None:
-                    raise _JitValueError(
-                        f"virtual_machines[{index}].ports",
-                        "is required (or set the task's ports option as the default for every VM)",
-                    )
                 item["ports"] = default_ports
             entries.append(
                 _VmEntry.from_params(

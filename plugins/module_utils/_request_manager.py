@@ -32,13 +32,12 @@ from ._jit_model import (
     _VmEntry,
 )
 from ._network_view import _NetworkView, _VmNetwork
+from ._nsg import _Grant, _grants_from_policy
 from ._request_model import (
     _allow_rule_names,
     _connection,
     _covering_grant,
     _dnat_rule_names,
-    _Grant,
-    _grants,
     _initiate_body,
     _plan_vm_ports,
     _PlannedPort,
@@ -172,7 +171,7 @@ class _RequestManager:
         reused: dict[tuple[str, int], _Grant] = {}
         if p["reuse_active"]:
             for policy, ports in plans:
-                grants = _grants(policy)
+                grants = _grants_from_policy(policy)
                 for port in ports:
                     grant = _covering_grant(grants, port, now, min_remaining)
                     if grant is not None and self._rules_hold(view, paths, port, grant):
@@ -359,7 +358,9 @@ class _RequestManager:
                 path = paths.get(key[0]) or _VmNetwork(vm_id=port.vm_id, name=_vm_name(port.vm_id))
                 if key in reused:
                     grant = reused[key]
-                    start, end, sources, mapped = grant.start, grant.end, list(grant.sources), grant.mapped_port
+                    # A reusable grant has a readable end time (see _covering_grant).
+                    start, end = grant.start or now, grant.end or now
+                    sources, mapped = list(grant.sources), grant.mapped_port
                 elif key in granted:
                     g = granted[key]
                     start, end, sources, mapped = g["start"], g["end"], g["sources"], g["mapped_port"]

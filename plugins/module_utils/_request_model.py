@@ -18,14 +18,12 @@ from ._jit_model import (
     _format_time,
     _is_subset,
     _JitValueError,
-    _parse_time,
     _PortRule,
     _prefix_key,
-    _prefixes_from_wire,
     _vm_key,
     _vm_name,
 )
-from ._nsg import _firewall_jit_rules, _nsg_jit_rules, _ports_cover, _same_prefixes
+from ._nsg import _firewall_jit_rules, _Grant, _nsg_jit_rules, _ports_cover, _same_prefixes
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,20 +45,6 @@ class _PlannedPort:
     sources: tuple[str, ...] | None
     duration: timedelta
     max_duration: timedelta
-
-
-@dataclasses.dataclass(frozen=True)
-class _Grant:
-    """An Initiated port of a request logged in the policy."""
-
-    vm_id: str
-    number: int
-    sources: tuple[str, ...]
-    start: datetime
-    end: datetime
-    requestor: str
-    justification: str | None
-    mapped_port: int | None
 
 
 def _sources_key(sources: Sequence[str]) -> frozenset[str]:
@@ -117,50 +101,20 @@ def _plan_vm_ports(
     return planned
 
 
-def _grants(policy: Mapping[str, Any]) -> list[_Grant]:
-    """Every Initiated port of the policy's request log, oldest first."""
-    out: list[_Grant] = []
-    for request in (policy.get("properties") or {}).get("requests") or []:
-        try:
-            start = _parse_time(request.get("startTimeUtc"), "startTimeUtc")
-        except _JitValueError:
-            continue
-        for vm in request.get("virtualMachines") or []:
-            for port in vm.get("ports") or []:
-                if str(port.get("status", "")).lower() != "initiated":
-                    continue
-                try:
-                    end = _parse_time(port.get("endTimeUtc"), "endTimeUtc")
-                except _JitValueError:
-                    continue
-                out.append(
-                    _Grant(
-                        vm_id=str(vm.get("id", "")),
-                        number=int(port.get("number", 0)),
-                        sources=_prefixes_from_wire(port),
-                        start=start,
-                        end=end,
-                        requestor=str(request.get("requestor", "")),
-                        justification=request.get("justification"),
-                        mapped_port=port.get("mappedPort"),
-                    )
-                )
-    return out
-
-
 def _covering_grant(
     grants: Sequence[_Grant], port: _PlannedPort, now: datetime, min_remaining: timedelta
 ) -> _Grant | None:
-    """The newest active grant for the same VM, port and sources with at least min_remaining left."""
+    """The newest Initiated grant for the same VM, port and sources with at least min_remaining left."""
     if port.sources is None:
         return None  # "My IP" cannot be compared: Azure alone knows which address the call came from
     wanted = _sources_key(port.sources)
     for grant in reversed(grants):
-        if _vm_key(grant.vm_id) != _vm_key(port.vm_id) or grant.number != port.number:
+        if grant.vm_key != _vm_key(port.vm_id) or grant.number != port.number:
             continue
-        if _sources_key(grant.sources) != wanted:
+        if grant.status.lower() != "initiated" or _sources_key(grant.sources) != wanted:
             continue
-        if grant.end - now >= min_remaining:
+        end = grant.end
+        if end is not None and end - now >= min_remaining:
             return grant
         return None  # the newest matching grant is too short; older ones are shorter still or revoked
     return None

@@ -262,9 +262,6 @@ _PORT_SPEC = {
     "allowed_source": {"type": "list", "elements": "str", "default": ["*"]},
     "max_duration": {"type": "str", "default": "3h"},
 }
-_PORTAL_DEFAULT_PORTS = [
-    {"number": n, "protocol": "any", "allowed_source": ["*"], "max_duration": "3h"} for n in (22, 3389, 5985, 5986)
-]
 
 
 def main() -> None:
@@ -292,8 +289,6 @@ def main() -> None:
         "lock_timeout": {"type": "int", "default": 300},
     }
     module = _AzureJitModule(argument_spec)
-    if module.params["ports"] is None:
-        module.params["ports"] = _PORTAL_DEFAULT_PORTS
     module.run(_PolicyManager(module))
 
 

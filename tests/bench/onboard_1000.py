@@ -14,9 +14,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from jit_emulator.scale import scale_world
 from support.ansible import awx_env, run_playbook
 from support.emulator import EmulatorProcess
-from support.worlds import scale_world
 
 COUNT = 1000
 

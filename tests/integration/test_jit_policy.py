@@ -6,9 +6,9 @@ import concurrent.futures
 from typing import Any
 
 import pytest
+from jit_emulator.scale import scale_world
 from support.ansible import awx_env, run_playbook
 from support.emulator import EmulatorProcess
-from support.worlds import scale_world
 
 POLICIES = "/providers/Microsoft.Security/jitNetworkAccessPolicies"
 

@@ -7,7 +7,6 @@ import signal
 import ssl
 import subprocess
 import sys
-import time
 import urllib.parse
 import urllib.request
 from typing import Any
@@ -98,12 +97,3 @@ class EmulatorProcess:
         req = urllib.request.Request(f"{self.url}/{self.info['tenant_id']}/oauth2/v2.0/token", data=form, method="POST")
         with urllib.request.urlopen(req, context=self._ssl, timeout=60) as resp:
             return json.loads(resp.read())["access_token"]
-
-
-def wait_for(predicate: Any, timeout: float = 10.0, interval: float = 0.1) -> Any:
-    end = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value or time.monotonic() > end:
-            return value
-        time.sleep(interval)
