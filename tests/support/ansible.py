@@ -21,8 +21,14 @@ def collections_path() -> str:
     """An ansible_collections/azsecops/jit tree pointing at this checkout."""
     link = BUILD / "ansible_collections" / "azsecops" / "jit"
     link.parent.mkdir(parents=True, exist_ok=True)
-    if not link.exists():
-        link.symlink_to(REPO, target_is_directory=True)
+    if link.is_symlink() and link.resolve() == REPO:
+        return str(BUILD)
+    # pytest-xdist workers race here: build the link under a private name, then rename it into place
+    # (atomic), so no worker ever sees FileExistsError or a half-made tree.
+    temp = link.with_name(f".jit-{os.getpid()}")
+    temp.unlink(missing_ok=True)
+    temp.symlink_to(REPO, target_is_directory=True)
+    os.replace(temp, link)
     return str(BUILD)
 
 
