@@ -111,6 +111,8 @@ POLICY_PATH = (
     "{ascLocation}/jitNetworkAccessPolicies/{jitNetworkAccessPolicyName}"
 )
 PRICING_PATH = "/{scopeId}/providers/Microsoft.Security/pricings/{pricingName}"
+PRICING_PATH_2018 = "/subscriptions/{subscriptionId}/providers/Microsoft.Security/pricings/{pricingName}"
+PRICINGS_PATH_2018 = "/subscriptions/{subscriptionId}/providers/Microsoft.Security/pricings"
 PRICINGS_PATH = "/{scopeId}/providers/Microsoft.Security/pricings"
 
 
@@ -192,6 +194,24 @@ DEFAULT_EXTENSIONS = Allowance(
     "the PUT examples answer with extensions (and their operationStatus) that the request did not send: the"
     " service's defaults per plan, which are not documented; the emulator returns the extensions a client sent.",
     lambda path, e, a: path.endswith(".extensions") and a is _MISSING and isinstance(e, list),
+)
+
+FREE_TRIAL_OMITTED = Allowance(
+    "free-trial-time-omitted-by-example",
+    "the 2018-06-01 Put and List examples leave out freeTrialRemainingTime (read-only), which the Get example of"
+    " the same version shows; the emulator answers every read and write with the body a GET gives.",
+    lambda path, e, a: path.endswith(".freeTrialRemainingTime") and e is _MISSING and a == "PT0S",
+)
+PLANS_AFTER_2018 = Allowance(
+    "plans-newer-than-the-2018-example",
+    "the 2018-06-01 List example shows the four plans of its day; the service lists every current plan whatever"
+    " the api-version (in that version's shape), and so does the emulator.",
+    lambda path, e, a: (
+        e is _MISSING
+        and isinstance(a, dict)
+        and a.get("name") not in ("VirtualMachines", "SqlServers", "AppServices", "StorageAccounts")
+        and set(a.get("properties", {})) <= {"pricingTier", "freeTrialRemainingTime"}
+    ),
 )
 
 _MISSING: Any = type("Missing", (), {"__repr__": lambda self: "<missing>"})()
@@ -321,7 +341,8 @@ def one_hour(example: dict[str, Any], answer: Any) -> None:
 
 def pricings_as_listed(env: Env, example: dict[str, Any]) -> None:
     """Each plan of a list example set to what the example shows, through PUTs at the list's scope."""
-    scope = example["parameters"]["scopeId"]
+    parameters = example["parameters"]
+    scope = parameters.get("scopeId") or f"subscriptions/{parameters['subscriptionId']}"  # 2018-06-01: no scope
     for item in example["responses"]["200"]["body"]["value"]:
         props = item["properties"]
         if "inherited" in props:
@@ -508,6 +529,21 @@ CASES = [
         allowances=(ENABLEMENT_TIME, COVERAGE, OTHER_SUBSCRIPTION),
         prepare=pricings_as_listed,
     ),
+    Case("pricings/2018-06-01/GetPricingByName_example.json", "GET", PRICING_PATH_2018, prepare=pricing_as_shown),
+    Case(
+        "pricings/2018-06-01/PutPricingByName_example.json",
+        "PUT",
+        PRICING_PATH_2018,
+        allowances=(FREE_TRIAL_OMITTED,),
+        body_parameter="pricing",
+    ),
+    Case(
+        "pricings/2018-06-01/ListPricings_example.json",
+        "GET",
+        PRICINGS_PATH_2018,
+        allowances=(FREE_TRIAL_OMITTED, PLANS_AFTER_2018),
+        prepare=pricings_as_listed,
+    ),
     Case(
         "pricings/2024-01-01/ListResourcePricings_example.json",
         "GET",
@@ -519,11 +555,10 @@ CASES = [
 
 
 def test_every_example_is_replayed() -> None:
-    """Every JIT (with the variants), locations and 2024-01-01 pricings example has a case above."""
+    """Every example in the conformance folder (JIT with the variants, locations, pricings) has a case above."""
     root = conformance_dir()
-    patterns = ("jit-examples/**/*.json", "locations/*_example.json", "pricings/2024-01-01/*_example.json")
-    present = {str(p.relative_to(root)) for pattern in patterns for p in root.glob(pattern)}
-    assert len(present) == 24
+    present = {str(p.relative_to(root)) for p in root.glob("**/*_example*.json")}
+    assert len(present) == 27
     assert present == {c.file for c in CASES}
 
 

@@ -217,6 +217,40 @@ def test_pricing_list_and_filter(env: Env) -> None:
     assert [p.name for p in filtered] == ["VirtualMachines", "KeyVaults"]
 
 
+@pytest.mark.parametrize(
+    ("api_version", "fields"),
+    [
+        ("2018-06-01", {"pricingTier", "freeTrialRemainingTime"}),
+        ("2022-03-01", {"pricingTier", "subPlan", "freeTrialRemainingTime"}),
+        ("2023-01-01", {"pricingTier", "subPlan", "freeTrialRemainingTime", "enablementTime", "extensions"}),
+    ],
+)
+def test_older_pricing_versions_answer_in_their_own_shape(env: Env, api_version: str, fields: set[str]) -> None:
+    path = f"/subscriptions/{env.sub}/providers/Microsoft.Security/pricings"
+    env.security().pricings.update(
+        f"subscriptions/{env.sub}",
+        "VirtualMachines",
+        Pricing(pricing_tier="Standard", sub_plan="P2", extensions=[Extension(name="Mde", is_enabled="True")]),
+    )
+    got = env.arm("GET", f"{path}/VirtualMachines", api_version)
+    assert got.status_code == 200 and set(got.json()["properties"]) == fields
+    listed = env.arm("GET", path, api_version).json()["value"]
+    deprecated = {"deprecated", "replacedBy"} if api_version != "2018-06-01" else set()  # 2018 had neither
+    assert len(listed) == 15 and all(set(p["properties"]) <= fields | deprecated for p in listed)
+    kubernetes = next(p for p in listed if p["name"] == "KubernetesService")["properties"]
+    assert ("replacedBy" in kubernetes) == bool(deprecated)
+    # A PUT through an older version ignores what that version does not know (enforce) and answers in its shape.
+    put = env.arm(
+        "PUT", f"{path}/KeyVaults", api_version, {"properties": {"pricingTier": "Standard", "enforce": "True"}}
+    )
+    assert put.status_code == 201 and set(put.json()["properties"]) <= fields
+    assert env.security().pricings.get(f"subscriptions/{env.sub}", "KeyVaults").enforce == "False"
+    # Resource-level plans came with 2024-01-01.
+    vm = env.vm_id("rg-app", "vm-web-01")
+    scoped = env.arm("GET", f"{vm}/providers/Microsoft.Security/pricings/VirtualMachines", api_version)
+    assert scoped.status_code == 400 and scoped.json()["error"]["code"] == "InvalidApiVersionForScope"
+
+
 # -- the eight JIT operations -------------------------------------------------------------------------------
 
 

@@ -1,4 +1,4 @@
-"""Defender for Cloud plans (Microsoft.Security/pricings, api-version 2024-01-01) as pure functions.
+"""Defender for Cloud plans (Microsoft.Security/pricings, api-version 2024-01-01 and older) as pure functions.
 
 Bodies are ARM wire JSON. Shapes follow the conformance examples (`pricings/2024-01-01/`): enum-like
 booleans are the strings "True"/"False"; a subscription-level plan carries `enforce` and
@@ -56,6 +56,48 @@ VM_SUB_PLANS = ("P1", "P2")
 _TIERS = {"free": "Free", "standard": "Standard"}
 _FLAGS = {"true": "True", "false": "False"}
 _SUBSCRIPTION_ONLY = ("enforce", "resourcesCoverageStatus", "deprecated", "replacedBy")
+
+
+# What each api-version's PricingProperties holds (the swagger of that version; bicep-types-az lists them):
+# an older version answers with only its own fields and ignores the newer ones in a PUT. Versions before
+# 2024-01-01 know the subscription scope only.
+_VERSION_FIELDS: dict[str, frozenset[str]] = {
+    "2018-06-01": frozenset({"pricingTier", "freeTrialRemainingTime"}),
+    "2022-03-01": frozenset({"pricingTier", "subPlan", "freeTrialRemainingTime", "deprecated", "replacedBy"}),
+    "2023-01-01": frozenset(
+        {"pricingTier", "subPlan", "freeTrialRemainingTime", "deprecated", "replacedBy", "enablementTime", "extensions"}
+    ),
+}
+SCOPED_VERSION = "2024-01-01"
+
+
+def check_version_scope(api_version: str | None, *, resource_level: bool) -> None:
+    """400 for a resource-level pricing asked through an api-version that only knows subscriptions."""
+    if resource_level and api_version in _VERSION_FIELDS:
+        raise ArmError(
+            400,
+            "InvalidApiVersionForScope",
+            f"Resource-level pricings need api-version {SCOPED_VERSION} or later; '{api_version}' supports the"
+            " subscription scope only.",
+        )
+
+
+def for_version(body: Mapping[str, Any], api_version: str | None) -> dict[str, Any]:
+    """A pricing body (GET, list item, PUT answer) as `api_version` shapes it."""
+    fields = _VERSION_FIELDS.get(api_version or "")
+    if fields is None:
+        return dict(body)
+    shown = dict(body)
+    shown["properties"] = {k: v for k, v in body["properties"].items() if k in fields}
+    return shown
+
+
+def input_for_version(body: Any, api_version: str | None) -> Any:
+    """A PUT body with the properties `api_version` does not know dropped (ARM ignores unknown members)."""
+    fields = _VERSION_FIELDS.get(api_version or "")
+    if fields is None or not isinstance(body, Mapping) or not isinstance(body.get("properties"), Mapping):
+        return body
+    return {**body, "properties": {k: v for k, v in body["properties"].items() if k in fields}}
 
 
 def canonical_plan(name: str, *, resource_level: bool = False) -> str:

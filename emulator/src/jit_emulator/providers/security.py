@@ -570,6 +570,7 @@ def _scope_of(ctx: Context) -> tuple[str, bool]:
             "InvalidInput",
             f"The scope '{scope}' is not valid for pricings: use a subscription or a resource id.",
         )
+    pricing.check_version_scope(ctx.api_version, resource_level=resource_level)
     if resource_level:
         exists = ctx.tx.exists(scope)
     else:
@@ -605,7 +606,7 @@ def _view(ctx: Context, scope: str, resource_level: bool, plan: str) -> dict[str
 def get_pricing(ctx: Context) -> Response:
     scope, resource_level = _scope_of(ctx)
     plan = pricing.canonical_plan(ctx.params["name"], resource_level=resource_level)
-    return Response(200, _view(ctx, scope, resource_level, plan))
+    return Response(200, pricing.for_version(_view(ctx, scope, resource_level, plan), ctx.api_version))
 
 
 def put_pricing(ctx: Context) -> Response:
@@ -614,11 +615,17 @@ def put_pricing(ctx: Context) -> Response:
     existing = _pricing(ctx, scope, plan)
     name = existing["name"] if existing is not None else ctx.params["name"]
     body = pricing.prepare_put(
-        scope, name, plan, ctx.body, existing, resource_level=resource_level, now_text=jit.format_time(ctx.now)
+        scope,
+        name,
+        plan,
+        pricing.input_for_version(ctx.body, ctx.api_version),
+        existing,
+        resource_level=resource_level,
+        now_text=jit.format_time(ctx.now),
     )
     ctx.tx.put(body["id"], PRICING_TYPE, scope, body)
     shown = body if resource_level else pricing.subscription_view(scope, plan, body, _overrides(ctx, scope, plan))
-    return Response(201 if existing is None else 200, pricing.put_response(shown))
+    return Response(201 if existing is None else 200, pricing.for_version(pricing.put_response(shown), ctx.api_version))
 
 
 def delete_pricing(ctx: Context) -> Response:
@@ -636,7 +643,11 @@ def list_pricings(ctx: Context) -> Response:
     scope, resource_level = _scope_of(ctx)
     wanted = pricing.name_filter(ctx.query.get("$filter", ""))
     plans = pricing.RESOURCE_PLANS if resource_level else pricing.PLANS
-    items = [_view(ctx, scope, resource_level, plan) for plan in plans if wanted is None or plan.lower() in wanted]
+    items = [
+        pricing.for_version(_view(ctx, scope, resource_level, plan), ctx.api_version)
+        for plan in plans
+        if wanted is None or plan.lower() in wanted
+    ]
     return Response(200, {"value": items})
 
 
