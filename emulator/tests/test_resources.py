@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import base64
+import json
+
 import requests
+from azure.core.polling import LROPoller
+from azure.core.rest import HttpRequest
+from azure.mgmt.core.polling.arm_polling import ARMPolling
 from conftest import COMPUTE_API, DEMO_READER, Env, error_of
 
 RG_API = "2021-04-01"
@@ -75,7 +81,18 @@ def test_resource_group_lifecycle(env: Env) -> None:
     assert moved.status_code == 409
     assert error_of(moved)["code"] == "InvalidResourceGroupLocation"
     deleted = env.arm("DELETE", path, RG_API)
-    assert deleted.status_code == 200
+    assert (deleted.status_code, deleted.text(), deleted.headers["Retry-After"]) == (202, "", "1")
+    operation = deleted.headers["Location"]
+    assert operation.startswith(f"{env.url}/subscriptions/{env.sub}/operationresults/")
+    job = operation.split("/operationresults/")[1].split("?")[0]
+    assert json.loads(base64.urlsafe_b64decode(job + "=" * (-len(job) % 4))) == {
+        "jobId": "RESOURCEGROUPDELETIONJOB-RG-NEW-WESTEUROPE",
+        "jobLocation": "westeurope",
+    }
+    polled = env.arm("GET", operation.removeprefix(env.url).split("?")[0], RG_API)
+    assert (polled.status_code, polled.text()) == (200, "")
+    unknown = env.arm("GET", f"/subscriptions/{env.sub}/operationresults/bm90LWEtam9i", RG_API)
+    assert (unknown.status_code, error_of(unknown)["code"]) == (404, "OperationNotFound")
     gone = env.arm("GET", path, RG_API)
     assert gone.status_code == 404
     assert error_of(gone) == {"code": "ResourceGroupNotFound", "message": "Resource group 'rg-new' could not be found."}
@@ -112,7 +129,14 @@ def test_list_resource_groups(env: Env) -> None:
 def test_deleting_a_resource_group_deletes_its_resources(env: Env) -> None:
     vm = env.vm_id("rg-data", "vm-db-01")
     assert env.arm("GET", vm, COMPUTE_API).status_code == 200
-    assert env.arm("DELETE", env.rg_id("rg-data"), RG_API).status_code == 200
+    # Through azure-core's ARM poller, as azure-mgmt-resource's begin_delete drives it: 202, Location, done.
+    client = env.network()._client
+    request = HttpRequest("DELETE", env.url + env.rg_id("rg-data"), params={"api-version": RG_API})
+    initial = client._pipeline.run(request)
+    poller = LROPoller(client, initial, lambda response: None, ARMPolling(timeout=0))
+    poller.result(timeout=30)
+    assert poller.status() == "Succeeded"
+    assert [(e["method"], e["status"]) for e in env.request_log()[-2:]] == [("DELETE", 202), ("GET", 200)]
     assert env.arm("GET", vm, COMPUTE_API).status_code == 404
     nsgs = env.network().network_security_groups.list_all()
     assert {n.name for n in nsgs} == {"nsg-snet-web", "nsg-web-01", "nsg-both-01", "nsg-ssh-open"}

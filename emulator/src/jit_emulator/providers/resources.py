@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 from typing import TYPE_CHECKING, Any
 
 from .. import rbac
@@ -99,10 +102,18 @@ def register(emulator: Emulator) -> None:
         body = ctx.tx.get(rg_id(sub, rg))
         if body is None:
             raise ArmError(404, "ResourceGroupNotFound", f"Resource group '{rg}' could not be found.")
-        # Deleting a resource group deletes everything in it, synchronously here (ARM answers 202
-        # and finishes in the background; the SDK's poller accepts 200 as done).
+        # Deleting a resource group deletes everything in it. ARM answers 202 and finishes in the
+        # background; here the work is done before the answer, so the operation result is already 200.
         ctx.tx.delete_rg_contents(sub, rg)
         ctx.tx.delete(body["id"])
+        token = _deletion_job(body["name"], body["location"])
+        location = f"{ctx.base_url}/subscriptions/{sub}/operationresults/{token}?api-version={ctx.api_version}"
+        return Response(202, None, {"Location": location, "Retry-After": "1"})
+
+    def get_operation_result(ctx: Context) -> Response:
+        check_subscription(ctx, ctx.params["sub"])
+        if _job_of(ctx.params["operation"]) is None:
+            raise ArmError(404, "OperationNotFound", f"The operation '{ctx.params['operation']}' could not be found.")
         return Response(200)
 
     def list_rgs(ctx: Context) -> Response:
@@ -150,6 +161,10 @@ def register(emulator: Emulator) -> None:
     reg.add("PUT", base, put_rg, action="Microsoft.Resources/subscriptions/resourceGroups/write", scope=rg_scope)
     reg.add("GET", base, get_rg, action="Microsoft.Resources/subscriptions/resourceGroups/read", scope=rg_scope)
     reg.add("DELETE", base, delete_rg, action="Microsoft.Resources/subscriptions/resourceGroups/delete", scope=rg_scope)
+    # Any caller who can see the subscription may poll; ARM checks no action for operation results.
+    reg.add(
+        "GET", "/subscriptions/<sub>/operationresults/<operation>", get_operation_result, action="", scope=sub_scope
+    )
     reg.add(
         "GET",
         "/subscriptions/<sub>/resourceGroups",
@@ -167,3 +182,17 @@ def _related(assignment_scope: str, sub_id: str) -> bool:
     a = assignment_scope.rstrip("/").lower()
     s = sub_id.lower()
     return a == "" or a == s or a.startswith(s + "/")
+
+
+def _deletion_job(rg: str, location: str) -> str:
+    """ARM's operation id for a resource group deletion: base64url JSON naming the job and its region."""
+    job = {"jobId": f"RESOURCEGROUPDELETIONJOB-{rg.upper()}-{location.upper()}", "jobLocation": location}
+    return base64.urlsafe_b64encode(json.dumps(job, separators=(",", ":")).encode()).decode().rstrip("=")
+
+
+def _job_of(token: str) -> dict[str, Any] | None:
+    try:
+        job = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        return None
+    return job if isinstance(job, dict) and str(job.get("jobId", "")).startswith("RESOURCEGROUPDELETIONJOB-") else None
