@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 PYTEST := $(BIN)/python -m pytest -p no:cacheprovider
 export PATH := $(BIN):$(PATH)
 
-.PHONY: setup demo test lint unit emulator-test sanity integration bench clean
+.PHONY: setup demo test lint unit emulator-test sanity integration integration-oldest bench clean
 
 setup: $(STAMP)
 
@@ -21,7 +21,7 @@ $(STAMP): requirements.txt test-requirements.txt emulator/pyproject.toml
 demo: setup
 	$(BIN)/python scripts/demo.py
 
-test: lint unit emulator-test sanity integration
+test: lint unit emulator-test sanity integration integration-oldest
 
 lint: setup
 	$(BIN)/ruff check .
@@ -41,6 +41,20 @@ sanity: setup
 
 integration: setup
 	$(PYTEST) -q -n 2 tests/integration
+
+# The same integration tests on the oldest versions we claim to support (tests/oldest.txt): the lowest
+# ansible-core of meta/runtime.yml and the lower bound of every runtime requirement.
+OLDEST := .build/venv-oldest
+$(OLDEST)/.installed: tests/oldest.txt requirements.txt emulator/pyproject.toml
+	rm -rf $(OLDEST)
+	$(PYTHON) -m venv $(OLDEST)
+	$(OLDEST)/bin/python -m pip install --quiet --upgrade pip
+	$(OLDEST)/bin/python -m pip install --quiet -r tests/oldest.txt 'pytest>=8' 'pytest-xdist>=3.5' ./emulator
+	touch $@
+
+integration-oldest: $(OLDEST)/.installed
+	$(OLDEST)/bin/python -m pip list 2>/dev/null | grep -E '^(ansible-core|azure-identity|azure-mgmt-security|azure-mgmt-network) '
+	$(OLDEST)/bin/python -m pytest -p no:cacheprovider -q -n 2 tests/integration
 
 bench: setup
 	$(BIN)/python emulator/bench/bench.py
