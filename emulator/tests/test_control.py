@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from azure.core.exceptions import HttpResponseError
+from azure.core.exceptions import HttpResponseError, ServiceResponseError
 from conftest import NETWORK_API, Env
 from werkzeug.test import Client
 
@@ -164,6 +164,27 @@ def test_server_errors_and_count(env: Env) -> None:
     assert env.control("GET", "faults").json()["faults"][0]["count"] == 0
 
 
+def test_dropped_connections_are_retried_by_the_sdk_for_reads(env: Env) -> None:
+    set_faults(env, {"drop": "before", "count": 2, "path": NSG_PATH_FILTER})
+    env.control("DELETE", "requests")
+    with pytest.raises(ServiceResponseError):  # no answer at all: the connection is cut
+        env.network(retry_total=0).network_security_groups.get("rg-app", "nsg-web-01")
+    retrying = env.network(retry_total=3, retry_backoff_factor=0.01)
+    assert retrying.network_security_groups.get("rg-app", "nsg-web-01").name == "nsg-web-01"
+    assert [e["status"] for e in env.request_log()] == [0, 0, 200]  # 0: no answer was sent
+    # The server is unharmed: the next call on a fresh connection works.
+    assert env.network().network_security_groups.get("rg-app", "nsg-both-01").name == "nsg-both-01"
+
+
+def test_a_connection_dropped_after_the_change_loses_only_the_answer(env: Env) -> None:
+    set_faults(env, {"drop": "after", "count": 1, "method": "DELETE"})
+    net = env.network(retry_total=0)
+    with pytest.raises(ServiceResponseError):
+        net.security_rules.begin_delete("rg-app", "nsg-ssh-open", "allow-ssh-from-anywhere").result()
+    assert [r.name for r in net.security_rules.list("rg-app", "nsg-ssh-open")] == []  # it was deleted
+    assert [(e["method"], e["status"]) for e in env.request_log()][-2] == ("DELETE", 0)
+
+
 def test_path_and_method_filters(env: Env) -> None:
     set_faults(env, {"status": 500, "path": "nsg-web-01$", "method": "PUT"})
     net = env.network()
@@ -200,6 +221,8 @@ def test_invalid_faults(emu: Env) -> None:
         {"faults": [{"status": 200}]},
         {"faults": [{"status": 500, "path": "(unclosed"}]},
         {"faults": [{"latency_ms": -5}]},
+        {"faults": [{"drop": "yes"}]},
+        {"faults": [{"drop": "before", "status": 503}]},
     ):
         assert emu.control("PUT", "faults", bad).status_code == 400, bad
 

@@ -123,13 +123,21 @@ def _describe(exc: BaseException, doing: str) -> str:
     if code or status:
         label = " ".join(str(x) for x in (status, code) if x)
         parts.append(f": {label}: {detail}")
-    elif kind in ("ServiceRequestError", "ServiceResponseError"):
+    elif kind == "ServiceRequestError":
         parts.append(f": cannot reach Azure ({detail})")
+    elif kind == "ServiceResponseError":
+        # The request went out and the connection broke before an answer: it may or may not have been applied.
+        parts.append(f": the connection broke before Azure answered, after every retry ({detail})")
     elif kind == "ClientAuthenticationError" or kind.endswith("CredentialUnavailableError"):
         parts.append(f": authentication failed: {detail}")
     else:
         parts.append(f": {detail}")
     hint = _hint(code, detail)
+    if hint is None and kind in ("ServiceRequestError", "ServiceResponseError"):
+        hint = (
+            "check the network path to Azure (HTTPS_PROXY / NO_PROXY, firewalls) or raise api_retries;"
+            " re-running the task is safe: it reads the current state before changing anything"
+        )
     if hint:
         parts.append(f" Hint: {hint}.")
     return "".join(parts)

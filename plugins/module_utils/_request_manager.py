@@ -41,6 +41,7 @@ from ._request_model import (
     _initiate_body,
     _plan_vm_ports,
     _PlannedPort,
+    _recorded_request,
     _WantedPort,
 )
 
@@ -204,10 +205,34 @@ class _RequestManager:
     def _initiate(self, policy: dict[str, Any], ports: list[_PlannedPort], now: datetime) -> dict[str, Any]:
         rg, location, name = _policy_parts(policy)
         body = _initiate_body(ports, now, self.params.get("justification"))
+        doing = f"request access through JIT policy {name}"
         try:
             return self.module.clients.initiate(rg, location, name, body)
         except Exception as exc:
-            self.module.fail_azure(exc, f"request access through JIT policy {name}")
+            # Anything but a connection that broke after the request went out is final. Initiate is a
+            # POST, so the SDK does not retry that case: Azure may or may not have recorded the request.
+            if type(exc).__name__ != "ServiceResponseError":
+                self.module.fail_azure(exc, doing)
+            lost = exc
+        try:
+            current = self.module.clients.get_policy(rg, location, name)
+            recorded = _recorded_request((current.get("properties") or {}).get("requests"), body, now)
+        except Exception:
+            self.module.fail_azure(lost, doing)
+        if recorded is not None:
+            self.module.warn(
+                f"The connection broke before Azure answered the request through JIT policy {name}; the policy"
+                " shows it was recorded, so it was not sent again."
+            )
+            return recorded
+        self.module.warn(
+            f"The connection broke before Azure answered the request through JIT policy {name}; the policy does"
+            " not show it, so it was sent once more."
+        )
+        try:
+            return self.module.clients.initiate(rg, location, name, body)
+        except Exception as exc:
+            self.module.fail_azure(exc, doing)
 
     def _granted(
         self, responses: list[tuple[dict[str, Any], dict[str, Any]]], my_ip: set[tuple[str, int]]

@@ -18,6 +18,7 @@ from ._jit_model import (
     _format_time,
     _is_subset,
     _JitValueError,
+    _parse_time,
     _PortRule,
     _prefix_key,
     _vm_key,
@@ -138,6 +139,31 @@ def _initiate_body(ports: Sequence[_PlannedPort], now: datetime, justification: 
     if justification:
         body["justification"] = justification
     return body
+
+
+def _recorded_request(
+    requests: Sequence[Mapping[str, Any]] | None, body: Mapping[str, Any], since: datetime
+) -> dict[str, Any] | None:
+    """The entry of a policy's `requests` that an initiate `body` sent at or after `since` created, if any.
+
+    Used when the connection broke after an initiate went out: the same VMs, port numbers and
+    justification, started no earlier than `since` (Azure's clock, whole seconds), newest first.
+    """
+    wanted = {_vm_key(vm["id"]): sorted(int(p["number"]) for p in vm["ports"]) for vm in body["virtualMachines"]}
+    for entry in reversed(list(requests or [])):
+        try:
+            started = _parse_time(entry.get("startTimeUtc"), "startTimeUtc")
+        except _JitValueError:
+            continue
+        if started < since - timedelta(seconds=1) or entry.get("justification") != body.get("justification"):
+            continue
+        seen = {
+            _vm_key(str(vm.get("id", ""))): sorted(int(p.get("number", -1)) for p in vm.get("ports") or [])
+            for vm in entry.get("virtualMachines") or []
+        }
+        if seen == wanted:
+            return dict(entry)
+    return None
 
 
 def _connect_command(address: str, port: int, number: int) -> str | None:

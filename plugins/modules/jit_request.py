@@ -124,6 +124,9 @@ options:
 notes:
   - Expiry is judged by Azure's clock (the C(Date) header of its responses), never the controller's.
   - Destination of the JIT rules is always the VM's private IP; connect to the address in RV(connections[].address).
+  - Reads, and throttled or failed calls, are retried (O(api_retries)). An initiate whose connection breaks before
+    Azure answers is not blindly sent again; the module reads the policy's request log first and sends it once more
+    only if Azure did not record it, with a warning either way.
 seealso:
   - module: azsecops.jit.jit_policy
   - module: azsecops.jit.jit_rule_facts

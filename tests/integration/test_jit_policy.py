@@ -269,6 +269,36 @@ def test_transient_faults_converge(emu: EmulatorProcess, owner_env: dict[str, st
     assert sorted(policy_vms(emu)) == ["vm-web-01"]
 
 
+def test_dropped_connections_converge(emu: EmulatorProcess, owner_env: dict[str, str]) -> None:
+    # The connection is cut with no answer, once on the read and once on the write (PUT is idempotent).
+    emu.faults(
+        [
+            {"drop": "before", "count": 1, "method": "GET", "path": "jitNetworkAccessPolicies"},
+            {"drop": "before", "count": 1, "method": "PUT", "path": "jitNetworkAccessPolicies"},
+        ]
+    )
+    run = run_playbook([policy_task(virtual_machines=[{"name": "vm-web-01"}], ports=ssh())], owner_env)
+    emu.faults([])
+    assert run.rc == 0, run.stdout
+    assert run.result("policy")["changed"] is True
+    statuses = [(r["method"], r["status"]) for r in emu.requests() if "jitNetworkAccessPolicies" in r["path"]]
+    assert statuses.count(("GET", 0)) == 1 and statuses.count(("PUT", 0)) == 1
+    assert statuses.count(("PUT", 200)) == 1  # written once, after the retry
+    assert sorted(policy_vms(emu)) == ["vm-web-01"]
+
+
+def test_connections_dropped_beyond_the_retry_budget_fail_clearly(
+    emu: EmulatorProcess, owner_env: dict[str, str]
+) -> None:
+    emu.faults([{"drop": "before", "path": "jitNetworkAccessPolicies"}])
+    run = run_playbook([policy_task(virtual_machines=[{"name": "vm-web-01"}], ports=ssh(), api_retries=1)], owner_env)
+    emu.faults([])
+    assert run.rc != 0
+    msg = run.result("policy")["msg"]
+    assert "the connection broke before Azure answered" in msg and "re-running the task is safe" in msg
+    assert emu.writes() == []
+
+
 def test_faults_beyond_the_retry_budget_fail_clearly(emu: EmulatorProcess, owner_env: dict[str, str]) -> None:
     emu.faults([{"status": 503, "retry_after": 0, "path": "jitNetworkAccessPolicies"}])
     run = run_playbook([policy_task(virtual_machines=[{"name": "vm-web-01"}], ports=ssh(), api_retries=1)], owner_env)

@@ -367,3 +367,29 @@ def test_transient_faults_converge(emu: EmulatorProcess, owner_env: dict[str, st
     statuses = [r["status"] for r in initiates(emu)]
     assert statuses == [status, status, 202]
     assert len(allow_rules(emu, "nsg-web-01")) == 1
+
+
+@pytest.mark.parametrize(
+    ("drop", "statuses", "warning"),
+    [
+        ("before", [0, 202], "the policy does not show it, so it was sent once more"),
+        ("after", [0], "the policy shows it was recorded, so it was not sent again"),
+    ],
+)
+def test_a_connection_cut_during_initiate_neither_fails_nor_requests_twice(
+    emu: EmulatorProcess, owner_env: dict[str, str], drop: str, statuses: list[int], warning: str
+) -> None:
+    # Initiate is a POST, which the SDK never retries on a broken connection: the module looks at the
+    # policy's request log to learn whether Azure got it ("after": yes, "before": no).
+    onboard(owner_env)
+    emu.faults([{"drop": drop, "count": 1, "path": "initiate$"}])
+    run = run_playbook([request_task(ssh_from("203.0.113.7"), justification="CHG-77")], owner_env)
+    emu.faults([])
+    assert run.rc == 0, run.stdout
+    result = run.result("request")
+    assert [r["status"] for r in initiates(emu)] == statuses, result.get("warnings")
+    assert any(warning in w for w in result["warnings"]), result.get("warnings")
+    assert result["request"]["justification"] == "CHG-77"
+    [conn] = result["connections"]
+    assert [r["name"] for r in conn["rules"]] == [r["name"] for r in allow_rules(emu, "nsg-web-01")]
+    assert [r["justification"] for r in policy(emu)["properties"]["requests"]] == ["CHG-77"]

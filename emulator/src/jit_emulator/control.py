@@ -220,6 +220,10 @@ def _faults(emulator: Emulator, method: str, body: Any) -> Response:
             raise ArmError(400, "InvalidFaults", f"rate must be between 0 and 1, got {fault.rate!r}.")
         if not isinstance(fault.status, int) or not (fault.status == 0 or 400 <= fault.status <= 599):
             raise ArmError(400, "InvalidFaults", f"status must be 0 (latency only) or 400-599, got {fault.status!r}.")
+        if fault.drop not in (None, "before", "after"):
+            raise ArmError(400, "InvalidFaults", f'drop must be "before" or "after", got {fault.drop!r}.')
+        if fault.drop and fault.status:
+            raise ArmError(400, "InvalidFaults", "a fault either drops the connection or answers a status, not both.")
         if not isinstance(fault.latency_ms, int) or fault.latency_ms < 0:
             raise ArmError(400, "InvalidFaults", f"latency_ms must be a whole number >= 0, got {fault.latency_ms!r}.")
         try:

@@ -15,6 +15,7 @@ import os
 import random
 import re
 import socket
+import struct
 import tempfile
 import threading
 import time
@@ -58,6 +59,9 @@ class Fault:
     method: str | None = None
     code: str | None = None
     message: str | None = None
+    # Cut the connection without answering (a reset, or a load balancer's cut): "before" the request is
+    # processed, or "after" it (the change is made and the answer is lost).
+    drop: str | None = None
 
     def applies(self, method: str, path: str) -> bool:
         if self.method and self.method.upper() != method.upper():
@@ -160,6 +164,15 @@ class Emulator:
         request = WzRequest(environ)
         try:
             response = self._dispatch(request)
+        except _Dropped:
+            drop = environ.get(DROP_KEY)
+            if drop is None:  # not served by HttpsServer (an in-process WSGI test client): nothing to cut
+                response = Response(500, ArmError(500, "InternalServerError", "Connection dropped.").body())
+            else:
+                drop()
+                # cheroot insists on a status; it cannot reach the client any more.
+                start_response("500 Internal Server Error", [("Content-Length", "0")])
+                return []
         except ArmError as err:
             response = Response(err.status, err.body(), err.headers)
         except Exception as exc:  # a bug must still answer like ARM, and be visible in the log
@@ -234,6 +247,9 @@ class Emulator:
             if fault is not None:
                 if fault.latency_ms:
                     time.sleep(fault.latency_ms / 1000.0)
+                if fault.drop == "before":
+                    status = 0  # logged as 0: no answer was sent
+                    raise _Dropped
                 if fault.status:
                     raise _fault_error(fault, method, path)
             with self.store.read() as tx:
@@ -255,6 +271,9 @@ class Emulator:
                 caller_ip=request.remote_addr or "127.0.0.1",
             )
             status = response.status
+            if fault is not None and fault.drop == "after":
+                status = 0
+                raise _Dropped
             return response
         except ArmError as err:
             status = err.status
@@ -373,6 +392,33 @@ class Emulator:
         return RunningEmulator(self, server, thread, info)
 
 
+class _Dropped(Exception):
+    """A drop fault: the connection is cut without an answer."""
+
+
+DROP_KEY = "jit_emulator.drop_connection"
+
+
+class _Gateway(wsgi.Gateway_10):
+    """cheroot's WSGI 1.0 gateway, plus a way for a fault to cut the connection (RST, no response)."""
+
+    def get_environ(self) -> dict[str, Any]:
+        environ = super().get_environ()
+        environ[DROP_KEY] = self._cut
+        return environ
+
+    def _cut(self) -> None:
+        # Shut the socket down under cheroot: the client reads a reset instead of a status line, and
+        # cheroot's own attempt to answer and close then fails quietly (EPIPE, ENOTCONN are ignored).
+        self.req.close_connection = True
+        sock = self.req.conn.socket
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+
 class HttpsServer:
     """cheroot's WSGI server over TLS: threads, HTTP/1.1 keep-alive, chunked bodies, 100-continue.
 
@@ -382,6 +428,7 @@ class HttpsServer:
     def __init__(self, host: str, port: int, app: Any, server_pem: str, threads: int = 16) -> None:
         self._server = wsgi.Server((host, port), app, numthreads=threads, server_name="jit-emulator", timeout=120)
         self._server.ssl_adapter = BuiltinSSLAdapter(server_pem, server_pem)
+        self._server.gateway = _Gateway
         self._server.prepare()  # binds now, so the port is known before the ready line
         # cheroot skips SO_REUSEADDR for port 0; the connections it accepts inherit the option, and a
         # restart on the same port (same --state, clients keeping their URL) needs it.

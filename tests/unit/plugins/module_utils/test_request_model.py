@@ -17,6 +17,7 @@ from ansible_collections.azsecops.jit.plugins.module_utils._request_model import
     _initiate_body,
     _plan_vm_ports,
     _PlannedPort,
+    _recorded_request,
     _WantedPort,
 )
 
@@ -155,6 +156,29 @@ def rule(name: str, **props: object) -> dict:
 
 
 ALLOW = "SecurityCenter-JITRule-1234-" + "a" * 32
+
+
+def test_a_request_lost_in_transit_is_found_in_the_policy_log() -> None:
+    body = _initiate_body([planned()], NOW, "CHG-1")
+
+    def entry(start: str, justification: str | None = "CHG-1", vm: str = VM.upper(), numbers=(22,)) -> dict:
+        ports = [{"number": n, "endTimeUtc": "2026-11-22T13:00:00Z", "status": "Initiated"} for n in numbers]
+        return {"virtualMachines": [{"id": vm, "ports": ports}], "startTimeUtc": start, "justification": justification}
+
+    ours = entry("2026-11-22T12:00:00.4512Z")  # the VM id's case differs, as Azure may write it
+    assert _recorded_request([ours], body, NOW) == ours
+    assert _recorded_request([entry("2026-11-22T11:59:59.5Z")], body, NOW) is not None  # Date has whole seconds
+    assert _recorded_request(None, body, NOW) is None
+    for other in (
+        entry("2026-11-22T11:50:00Z"),  # an earlier request
+        entry("2026-11-22T12:00:01Z", justification="CHG-2"),
+        entry("2026-11-22T12:00:01Z", numbers=(22, 3389)),
+        entry("2026-11-22T12:00:01Z", vm=VM.replace("vm1", "vm2")),
+        {"virtualMachines": [], "startTimeUtc": "not a time"},
+    ):
+        assert _recorded_request([other], body, NOW) is None, other
+    newest = entry("2026-11-22T12:00:02Z")
+    assert _recorded_request([ours, newest], body, NOW) == newest
 
 
 def test_allow_rules_are_matched_on_the_seed_000_checklist() -> None:
