@@ -104,8 +104,10 @@ def run_playbook(
     finally:
         os.unlink(path)
     tasks_out: list[dict[str, Any]] = []
+    # The callback prints one JSON line at the end; with -v and up, ansible-playbook prints more before it.
+    last = next((line for line in reversed(proc.stdout.splitlines()) if line.startswith('{"plays"')), "")
     try:
-        data = json.loads(proc.stdout)
+        data = json.loads(last)
         for play_out in data.get("plays", []):
             tasks_out.extend(play_out.get("tasks", []))
     except ValueError:
