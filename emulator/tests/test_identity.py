@@ -10,8 +10,9 @@ import jwt
 import pytest
 import requests
 from azure.core.exceptions import ClientAuthenticationError
-from azure.identity import ClientSecretCredential
-from conftest import Env, error_of
+from azure.identity import ClientSecretCredential, ManagedIdentityCredential
+from azure.mgmt.network import NetworkManagementClient
+from conftest import DEMO_READER, Env, error_of
 
 # -- cloud metadata -----------------------------------------------------------------------------------
 
@@ -262,6 +263,41 @@ def test_instance_discovery_answers_as_entra_does(emu: Env) -> None:
     # MSAL reads tenant_discovery_endpoint and then fetches it: it must answer.
     follow = requests.get(body["tenant_discovery_endpoint"], verify=emu.ca, timeout=10)
     assert follow.status_code == 200 and "token_endpoint" in follow.json()
+
+
+def test_managed_identity_credential_works_unchanged(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    """App Service's managed-identity endpoint: ManagedIdentityCredential with IDENTITY_ENDPOINT/HEADER."""
+    monkeypatch.setenv("IDENTITY_ENDPOINT", env.info["identity_endpoint"])
+    monkeypatch.setenv("IDENTITY_HEADER", env.info["identity_header"])
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", env.ca)
+    system = ManagedIdentityCredential().get_token(env.url + "/.default")
+    claims = jwt.decode(system.token, options={"verify_signature": False})
+    assert (claims["appid"], claims["aud"]) == (env.info["client_id"], env.url)
+    assert system.expires_on > time.time() + 3000
+    # A user-assigned identity: the Reader of the demo world, chosen by its client id; calls run as it.
+    reader = ManagedIdentityCredential(client_id=DEMO_READER[0])
+    client = NetworkManagementClient(reader, env.sub, base_url=env.url, credential_scopes=[env.url + "/.default"])
+    assert client.network_security_groups.get("rg-app", "nsg-web-01").name == "nsg-web-01"
+    assert env.request_log()[-1]["principal"] == DEMO_READER[2]  # the call ran as that identity
+
+
+def test_managed_identity_endpoint_errors(emu: Env) -> None:
+    endpoint = emu.info["identity_endpoint"]
+    good = {"api-version": "2019-08-01", "resource": emu.url}
+    header = {"X-IDENTITY-HEADER": emu.info["identity_header"]}
+
+    def get(params: dict[str, str], headers: dict[str, str]) -> requests.Response:
+        return requests.get(endpoint, params=params, headers=headers, verify=emu.ca, timeout=10)
+
+    assert get(good, {"X-IDENTITY-HEADER": "guess"}).status_code == 401
+    assert get(good, {}).status_code == 401
+    assert get({**good, "api-version": "2017-09-01"}, header).status_code == 400
+    assert get({"api-version": "2019-08-01"}, header).status_code == 400
+    unknown = get({**good, "client_id": "00000000-0000-0000-0000-000000000000"}, header)
+    assert unknown.status_code == 400 and "Identity not found" in unknown.json()["message"]
+    answer = get(good, header).json()
+    assert set(answer) == {"access_token", "expires_on", "resource", "token_type", "client_id"}
+    assert answer["expires_on"].isdigit() and answer["token_type"] == "Bearer"
 
 
 def test_unknown_identity_path_is_404(emu: Env) -> None:

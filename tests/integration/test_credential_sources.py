@@ -1,4 +1,4 @@
-"""Credential sources end to end: a ~/.azure/credentials profile (the file azure.azcollection reads)."""
+"""Credential sources end to end: ~/.azure/credentials profiles (as azure.azcollection reads them), and MSI."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from pathlib import Path
 from conftest import OWNER, READER
 from support.ansible import run_playbook
 from support.emulator import EmulatorProcess
+
+READER_OBJECT = "0b1e5c37-0000-4000-8000-00000000b003"  # the demo world's Reader
 
 
 def write_credentials(home: Path, emu: EmulatorProcess) -> None:
@@ -49,3 +51,42 @@ def test_profiles_of_the_credentials_file(emu: EmulatorProcess, tmp_path: Path) 
     missing = run.result("missing profile")["msg"]
     assert "nope" in missing and str(tmp_path / ".azure" / "credentials") in missing
     assert [(w["method"], w["status"]) for w in emu.writes()] == [("PUT", 403), ("PUT", 200)]
+
+
+def test_managed_identity(emu: EmulatorProcess, tmp_path: Path) -> None:
+    """auth_source msi, as on an Azure-hosted runner: the emulator serves App Service's identity endpoint."""
+    env = {
+        "HOME": str(tmp_path),  # no credentials file, no az login
+        "IDENTITY_ENDPOINT": emu.info["identity_endpoint"],
+        "IDENTITY_HEADER": emu.info["identity_header"],
+        "AZURE_SUBSCRIPTION_ID": emu.info["subscription_id"],
+        "AZURE_CLOUD_ENVIRONMENT": emu.info["cloud_environment"],
+        "REQUESTS_CA_BUNDLE": emu.info["ca_bundle"],
+        "ANSIBLE_LOCAL_TEMP": str(tmp_path / ".ansible-tmp"),
+        "PATH": os.environ["PATH"],
+    }
+    policy = {"resource_group": "rg-app", "virtual_machines": [{"name": "vm-web-01"}], "ports": [{"number": 22}]}
+    tasks = [
+        # The system-assigned identity (the emulator's built-in Owner).
+        {"name": "system", "azsecops.jit.jit_policy": {**policy, "auth_source": "msi"}},
+        # A user-assigned identity, chosen by client_id: the demo Reader, refused the write.
+        {
+            "name": "user-assigned",
+            "azsecops.jit.jit_policy": {
+                **policy,
+                "auth_source": "msi",
+                "client_id": READER[0],
+                "purge_virtual_machines": True,
+                "virtual_machines": [{"name": "vm-both-01"}],
+            },
+            "ignore_errors": True,
+        },
+    ]
+    run = run_playbook(tasks, env)
+    assert run.result("system")["changed"] is True, run.result("system")
+    refused = run.result("user-assigned")
+    assert refused["failed"] is True and "AuthorizationFailed" in refused["msg"] and READER_OBJECT in refused["msg"]
+    assert [(w["method"], w["status"], w["principal"]) for w in emu.writes()] == [
+        ("PUT", 200, emu.info["object_id"]),
+        ("PUT", 403, READER_OBJECT),
+    ]

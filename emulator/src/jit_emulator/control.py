@@ -34,6 +34,9 @@ def ensure_identity(emulator: Emulator) -> dict[str, str]:
                 "secret": secrets.token_urlsafe(24),
             }
             tx.kv_set("identity", ident)
+        if "identity_header" not in ident:  # states written before the managed-identity endpoint existed
+            ident = {**ident, "identity_header": secrets.token_urlsafe(24)}
+            tx.kv_set("identity", ident)
     emulator.ident = ident
     seed_identity(emulator, ident)
     return ident

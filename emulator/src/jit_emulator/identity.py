@@ -296,6 +296,19 @@ def token(
                 400, "invalid_request", 900144, "The request body must contain the parameter: 'resource'."
             )
     now = int(time.time())
+    body: dict[str, Any] = {
+        "token_type": "Bearer",
+        "expires_in": TOKEN_LIFETIME - 1,
+        "ext_expires_in": TOKEN_LIFETIME - 1,
+        "access_token": _access_token(key, principal, audience, tenant_id, now),
+    }
+    if not v2:
+        body.update({"expires_on": str(now + TOKEN_LIFETIME - 1), "not_before": str(now), "resource": audience})
+    return Response(200, body)
+
+
+def _access_token(key: SigningKey, principal: dict[str, str], audience: str, tenant_id: str, now: int) -> str:
+    """An RS256 access token for `principal`, as Entra issues one to an application."""
     claims = {
         "aud": audience,
         "iss": f"https://sts.windows.net/{tenant_id}/",
@@ -311,16 +324,52 @@ def token(
         "ver": "1.0",
         "name": principal["display_name"],
     }
-    access_token = jwt.encode(claims, key.private_key, algorithm="RS256", headers={"kid": key.kid})  # type: ignore[arg-type]
-    body: dict[str, Any] = {
-        "token_type": "Bearer",
-        "expires_in": TOKEN_LIFETIME - 1,
-        "ext_expires_in": TOKEN_LIFETIME - 1,
-        "access_token": access_token,
-    }
-    if not v2:
-        body.update({"expires_on": str(now + TOKEN_LIFETIME - 1), "not_before": str(now), "resource": audience})
-    return Response(200, body)
+    return jwt.encode(claims, key.private_key, algorithm="RS256", headers={"kid": key.kid})  # type: ignore[arg-type]
+
+
+# The selectors of a user-assigned identity a managed-identity request may carry (App Service 2019-08-01).
+_IDENTITY_SELECTORS = ("client_id", "object_id", "principal_id", "mi_res_id")
+
+
+def managed_identity_token(
+    tx: Tx, key: SigningKey, tenant_id: str, ident: dict[str, str], header: str | None, query: dict[str, str]
+) -> Response:
+    """The App Service managed-identity endpoint (`IDENTITY_ENDPOINT`, api-version 2019-08-01).
+
+    What azure-identity's ManagedIdentityCredential calls when IDENTITY_ENDPOINT and IDENTITY_HEADER are
+    set. The system-assigned identity is the built-in Owner; `client_id` or `object_id` (`principal_id`)
+    selects another principal of the world as a user-assigned identity.
+    """
+    if header != ident["identity_header"]:
+        return Response(401, {"statusCode": 401, "message": "The X-IDENTITY-HEADER header is missing or wrong."})
+    if query.get("api-version") != "2019-08-01":
+        return Response(400, {"statusCode": 400, "message": "api-version must be 2019-08-01."})
+    resource = query.get("resource", "")
+    if not resource:
+        return Response(400, {"statusCode": 400, "message": "The resource parameter is required."})
+    asked = {k: query[k] for k in _IDENTITY_SELECTORS if query.get(k)}
+    if "mi_res_id" in asked:
+        return Response(400, {"statusCode": 400, "message": "mi_res_id is not supported here; use client_id."})
+    if not asked:
+        principal = tx.principal_by_client(ident["client_id"])
+    elif "client_id" in asked:
+        principal = tx.principal_by_client(asked["client_id"])
+    else:
+        principal = tx.principal_by_object(asked.get("object_id") or asked["principal_id"])
+    if principal is None:
+        return Response(400, {"statusCode": 400, "message": f"Identity not found: {asked}."})
+    now = int(time.time())
+    audience = resource[: -len("/.default")] if resource.endswith("/.default") else resource
+    return Response(
+        200,
+        {
+            "access_token": _access_token(key, principal, audience, tenant_id, now),
+            "expires_on": str(now + TOKEN_LIFETIME - 1),
+            "resource": resource,
+            "token_type": "Bearer",
+            "client_id": principal["client_id"],
+        },
+    )
 
 
 def _www_authenticate(tenant_id: str, description: str) -> dict[str, str]:

@@ -207,6 +207,16 @@ class Emulator:
             return identity.cloud_metadata(
                 self.base_url(request), request.args.get("api-version"), self.ident["tenant_id"]
             )
+        if first == "msi" and path.rstrip("/").lower() == "/msi/token":
+            with self.store.read() as tx:
+                return identity.managed_identity_token(
+                    tx,
+                    self.key,
+                    self.ident["tenant_id"],
+                    self.ident,
+                    request.headers.get("X-IDENTITY-HEADER"),
+                    dict(request.args),
+                )
         if self._is_identity_path(path):
             return self._identity(request)
         return self._arm(request)
@@ -380,6 +390,9 @@ class Emulator:
             "client_id": self.ident["client_id"],
             "secret": self.ident["secret"],
             "object_id": self.ident["object_id"],
+            # A managed identity, as App Service offers one: set IDENTITY_ENDPOINT and IDENTITY_HEADER.
+            "identity_endpoint": f"{url}/msi/token",
+            "identity_header": self.ident["identity_header"],
             "state": self.state_path,
             "pid": os.getpid(),
         }
