@@ -7,6 +7,7 @@ only read what they create themselves.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import Any
 
 import pytest
 import requests
+from azure.core.credentials import AccessToken, TokenCredential
 from azure.core.rest import HttpRequest, HttpResponse
 from azure.identity import ClientSecretCredential
 from azure.mgmt.network import NetworkManagementClient
@@ -25,6 +27,8 @@ REPO = Path(__file__).resolve().parents[2]
 CONFORMANCE = REPO.parent / "shared" / "conformance"
 
 # The demo world's principals (emulator/worlds/demo.yml).
+# The public client id the Azure CLI signs users in with (what ad_user/password use without client_id).
+AZURE_CLI_CLIENT_ID = "04b07795-8ddb-461a-bbee-02f9e1bf7b46"
 DEMO_OWNER = ("0a1e5c37-0000-4000-8000-00000000a001", "demo-owner-secret", "0b1e5c37-0000-4000-8000-00000000b001")
 DEMO_REQUESTER = (
     "0a1e5c37-0000-4000-8000-00000000a002",
@@ -82,18 +86,16 @@ class Env:
         return f"{self.rg_id(rg)}/providers/Microsoft.Compute/virtualMachines/{name}"
 
     # -- clients -------------------------------------------------------------------------------------
-    def credential(self, principal: tuple[str, ...] | None = None) -> ClientSecretCredential:
+    def credential(self, principal: tuple[str, ...] | None = None) -> TokenCredential | PasswordGrant:
+        """A service principal's client-secret credential; for a user (`name@domain`), its name and password."""
         client_id, secret = (principal or (self.info["client_id"], self.info["secret"]))[:2]
         key = (client_id, secret)
         if key not in self._credentials:
-            self._credentials[key] = ClientSecretCredential(
-                self.tenant,
-                client_id,
-                secret,
-                authority=self.url,
-                disable_instance_discovery=True,
-                connection_verify=self.ca,
-            )
+            common = {"authority": self.url, "disable_instance_discovery": True, "connection_verify": self.ca}
+            if "@" in client_id:
+                self._credentials[key] = PasswordGrant(self, client_id, secret)
+            else:
+                self._credentials[key] = ClientSecretCredential(self.tenant, client_id, secret, **common)
         return self._credentials[key]
 
     def _client_kwargs(self, kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -197,6 +199,35 @@ def env(emu: Env) -> Env:
     """The session's emulator, reset to the demo world."""
     emu.reset("demo")
     return emu
+
+
+class PasswordGrant:
+    """A user's token by the password grant, posted as any OAuth client would.
+
+    Not UsernamePasswordCredential: MSAL first asks `https://<host>/common/userrealm/...` without the
+    authority's port, so on the emulator's random port it reaches 127.0.0.1:443 (see the README).
+    """
+
+    def __init__(self, env: Env, username: str, password: str) -> None:
+        self.env, self.username, self.password = env, username, password
+
+    def get_token(self, *scopes: str, **_kwargs: Any) -> AccessToken:
+        response = requests.post(
+            f"{self.env.url}/{self.env.tenant}/oauth2/v2.0/token",
+            data={
+                "grant_type": "password",
+                "client_id": AZURE_CLI_CLIENT_ID,
+                "username": self.username,
+                "password": self.password,
+                "scope": " ".join([*scopes, "openid", "profile", "offline_access"]),
+                "client_info": "1",
+            },
+            verify=self.env.ca,
+            timeout=10,
+        )
+        response.raise_for_status()
+        body = response.json()
+        return AccessToken(body["access_token"], int(time.time()) + int(body["expires_in"]))
 
 
 def error_of(response: HttpResponse | requests.Response) -> dict[str, Any]:

@@ -23,7 +23,8 @@ from conftest import Env, conformance_dir
 SUB = "20ff7fc3-e762-44dd-bd96-b71116dcdc23"
 OTHER_SUB_IN_EXAMPLES = "d34fd44c-ebfa-4a9c-bceb-9eeafe72ac15"  # stitched into the pricing list examples
 INITIATE_EXAMPLE_SUB = "3eeab341-f466-499c-a8be-85427e154baf"  # the Initiate 202 names a VM there
-BARBARA = ("0a1e5c37-0000-4000-8000-0000000bab01", "barbara-secret", "0b1e5c37-0000-4000-8000-0000000bab01")
+# A user (the examples' requestor), signing in with her name and password.
+BARBARA = ("barbara@contoso.com", "barbara-password", "0b1e5c37-0000-4000-8000-0000000bab01")
 RG1 = f"/subscriptions/{SUB}/resourceGroups/myRg1"
 NET1 = f"{RG1}/providers/Microsoft.Network"
 VM1 = f"{RG1}/providers/Microsoft.Compute/virtualMachines/vm1"
@@ -35,11 +36,11 @@ WORLD: dict[str, Any] = {
     "settings": {"home_location": "centralus"},
     "principals": [
         {
-            "client_id": BARBARA[0],
-            "secret": BARBARA[1],
+            "kind": "User",
+            "user_principal_name": BARBARA[0],
+            "password": BARBARA[1],
             "object_id": BARBARA[2],
             "display_name": "barbara@contoso.com",
-            "kind": "User",
             "roles": [{"role": "Owner", "scope": f"/subscriptions/{SUB}"}],
         }
     ],

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import time
 from email.utils import parsedate_to_datetime
+from typing import Any
 from urllib.parse import quote
 
 import jwt
@@ -12,7 +15,7 @@ import requests
 from azure.core.exceptions import ClientAuthenticationError
 from azure.identity import ClientSecretCredential, ManagedIdentityCredential
 from azure.mgmt.network import NetworkManagementClient
-from conftest import DEMO_READER, Env, error_of
+from conftest import AZURE_CLI_CLIENT_ID, DEMO_READER, Env, error_of
 
 # -- cloud metadata -----------------------------------------------------------------------------------
 
@@ -212,7 +215,9 @@ def test_token_without_scope_or_with_other_grant(emu: Env) -> None:
     no_scope = token_request(emu, path, grant_type="client_credentials", **creds)
     assert (no_scope.status_code, no_scope.json()["error"]) == (400, "invalid_scope")
     password = token_request(emu, path, grant_type="password", scope=emu.url + "/.default", **creds)
-    assert (password.status_code, password.json()["error"]) == (400, "unsupported_grant_type")
+    assert (password.status_code, password.json()["error"]) == (400, "invalid_request")  # no username/password
+    device = token_request(emu, path, grant_type="device_code", scope=emu.url + "/.default", **creds)
+    assert (device.status_code, device.json()["error"]) == (400, "unsupported_grant_type")
 
 
 def test_client_secret_credential_works_unchanged(emu: Env) -> None:
@@ -263,6 +268,73 @@ def test_instance_discovery_answers_as_entra_does(emu: Env) -> None:
     # MSAL reads tenant_discovery_endpoint and then fetches it: it must answer.
     follow = requests.get(body["tenant_discovery_endpoint"], verify=emu.ca, timeout=10)
     assert follow.status_code == 200 and "token_endpoint" in follow.json()
+
+
+def test_password_grant_for_a_user(env: Env) -> None:
+    """The resource owner password grant (ad_user/password), for a User principal of the world."""
+    made = env.control(
+        "POST",
+        "principals",
+        {"kind": "User", "user_principal_name": "Alice@Contoso.example", "password": "pa55", "roles": []},
+    ).json()
+    assert (made["user_principal_name"], made["password"]) == ("Alice@Contoso.example", "pa55")
+    token_url = f"{env.url}/{env.tenant}/oauth2/v2.0/token"
+    form = {
+        "grant_type": "password",
+        "client_id": AZURE_CLI_CLIENT_ID,
+        "username": "alice@contoso.example",  # sign-in names are case-insensitive
+        "password": "pa55",
+        "scope": f"{env.url}/.default openid profile offline_access",
+        "client_info": "1",
+    }
+    body = requests.post(token_url, data=form, verify=env.ca, timeout=10).json()
+    assert {"access_token", "id_token", "client_info", "refresh_token", "expires_in", "scope"} <= set(body)
+    access = jwt.decode(body["access_token"], options={"verify_signature": False})
+    assert (access["oid"], access["idtyp"], access["upn"], access["appid"]) == (
+        made["object_id"],
+        "user",
+        "alice@contoso.example",
+        AZURE_CLI_CLIENT_ID,
+    )
+    ident = jwt.decode(body["id_token"], options={"verify_signature": False})
+    assert (ident["aud"], ident["preferred_username"], ident["tid"]) == (
+        AZURE_CLI_CLIENT_ID,
+        "alice@contoso.example",
+        env.tenant,
+    )
+    info = json.loads(base64.urlsafe_b64decode(body["client_info"] + "=="))
+    assert info == {"uid": made["object_id"], "utid": env.tenant}
+    # The token works on ARM as that user; with no role, the refusal names the user by sign-in name.
+    denied = requests.get(
+        f"{env.url}/subscriptions/{env.sub}/resourceGroups?api-version=2021-04-01",
+        headers={"Authorization": f"Bearer {body['access_token']}"},
+        verify=env.ca,
+        timeout=10,
+    )
+    assert denied.status_code == 403
+    assert f"The client 'Alice@Contoso.example' with object id '{made['object_id']}'" in error_of(denied)["message"]
+
+    def refused(changes: dict[str, str]) -> dict[str, Any]:
+        response = requests.post(token_url, data={**form, **changes}, verify=env.ca, timeout=10)
+        assert response.status_code == 400
+        return response.json()
+
+    assert refused({"password": "wrong"})["error_codes"] == [50126]
+    assert refused({"username": "bob@contoso.example"})["error_codes"] == [50034]
+    assert refused({"username": DEMO_READER[0], "password": DEMO_READER[1]})["error_codes"] == [50034]  # an app
+    # ...and a user is not an application: no client-credentials token for it.
+    as_app = requests.post(
+        token_url,
+        data={
+            "grant_type": "client_credentials",
+            "client_id": "Alice@Contoso.example",
+            "client_secret": "pa55",
+            "scope": f"{env.url}/.default",
+        },
+        verify=env.ca,
+        timeout=10,
+    )
+    assert as_app.json()["error"] == "unauthorized_client"
 
 
 def test_managed_identity_credential_works_unchanged(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:

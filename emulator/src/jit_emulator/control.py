@@ -106,17 +106,29 @@ def _custom_role_id(emulator: Emulator, role_name: str, scope: str) -> str:
 def add_principal(emulator: Emulator, spec: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(spec, dict):
         raise ArmError(400, "InvalidPrincipal", "A principal is an object with client_id, secret, display_name.")
+    kind = str(spec.get("kind", "ServicePrincipal"))
+    if kind == "User":
+        # A user signs in with its name and password (grant_type=password); stored in the same columns.
+        upn = str(spec.get("user_principal_name") or "")
+        if "@" not in upn:
+            raise ArmError(
+                400, "InvalidPrincipal", "A User needs user_principal_name (a sign-in name like alice@contoso.com)."
+            )
+        spec = {**spec, "client_id": upn, "secret": spec.get("password")}
     client_id = str(spec.get("client_id") or uuid.uuid4())
     object_id = str(spec.get("object_id") or uuid.uuid4())
     secret = str(spec.get("secret") or secrets.token_urlsafe(24))
     display_name = str(spec.get("display_name") or client_id)
     with emulator.store.write() as tx:
-        tx.put_principal(client_id, object_id, secret, display_name, str(spec.get("kind", "ServicePrincipal")))
+        tx.put_principal(client_id, object_id, secret, display_name, kind)
     for grant in spec.get("roles", []) or []:
         if not isinstance(grant, dict) or "role" not in grant or "scope" not in grant:
             raise ArmError(400, "InvalidPrincipal", f"Each entry of roles needs 'role' and 'scope'; got {grant!r}.")
         assign_role(emulator, object_id, str(grant["role"]), str(grant["scope"]))
-    return {"client_id": client_id, "object_id": object_id, "secret": secret, "display_name": display_name}
+    made = {"client_id": client_id, "object_id": object_id, "secret": secret, "display_name": display_name}
+    if kind == "User":
+        made.update({"user_principal_name": client_id, "password": secret})
+    return made
 
 
 def handle(emulator: Emulator, request: WzRequest) -> Response:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
+import secrets
 import time
 import uuid
 from typing import Any
@@ -253,16 +255,20 @@ def token(
             " into the correct cloud.",
         )
     grant = form.get("grant_type", "")
+    if grant == "password":
+        return _password_token(tx, key, base_url, tenant_id, form, v2)
     if grant != "client_credentials":
         return _aad_error(
             400,
             "unsupported_grant_type",
             70003,
             f"The app requested an unsupported grant type '{grant}'. This emulator issues tokens for"
-            " client credentials (client id and secret) only.",
+            " client credentials (client id and secret) and for a user's name and password only.",
         )
     client_id = form.get("client_id", "")
     principal = tx.principal_by_client(client_id) if client_id else None
+    if principal is not None and principal.get("kind") == "User":
+        principal = None  # a user signs in with grant_type=password, not as an application
     if principal is None:
         return _aad_error(
             400,
@@ -307,9 +313,74 @@ def token(
     return Response(200, body)
 
 
-def _access_token(key: SigningKey, principal: dict[str, str], audience: str, tenant_id: str, now: int) -> str:
-    """An RS256 access token for `principal`, as Entra issues one to an application."""
-    claims = {
+def _password_token(tx: Tx, key: SigningKey, base_url: str, tenant_id: str, form: dict[str, str], v2: bool) -> Response:
+    """The resource owner password grant (what UsernamePasswordCredential and `ad_user`/`password` use).
+
+    Users are world principals of kind User (`user_principal_name`, `password`). Any `client_id` is taken
+    as the public client (Entra checks that the app exists; the Azure CLI's id is the usual one). The answer
+    carries an ID token and client_info, which MSAL needs to build the account.
+    """
+    username = form.get("username", "")
+    public_client = form.get("client_id", "")
+    if not username or "password" not in form or not public_client:
+        return _aad_error(
+            400, "invalid_request", 900144, "The request body must contain client_id, username and password."
+        )
+    principal = tx.principal_by_client(username)
+    if principal is None or principal.get("kind") != "User":
+        return _aad_error(
+            400,
+            "invalid_grant",
+            50034,
+            f"The user account {username} does not exist in the {tenant_id} directory. To sign into this"
+            " application, the account must be added to the directory.",
+        )
+    if form["password"] != principal["secret"]:
+        return _aad_error(
+            400, "invalid_grant", 50126, "Error validating credentials due to invalid username or password."
+        )
+    if v2:
+        audience = next((s for s in form.get("scope", "").split() if s.endswith("/.default")), "")[: -len(".default")]
+    else:
+        audience = form.get("resource", "")
+    if not audience:
+        return _aad_error(400, "invalid_scope", 1002012, "The request needs a resource scope ('<resource>/.default').")
+    now = int(time.time())
+    user = {**principal, "client_id": public_client}
+    id_claims = {
+        "aud": public_client,
+        "iss": f"{base_url.rstrip('/')}/{tenant_id}/v2.0",
+        "iat": now,
+        "nbf": now,
+        "exp": now + TOKEN_LIFETIME,
+        "name": principal["display_name"],
+        "oid": principal["object_id"],
+        "preferred_username": username,
+        "sub": principal["object_id"],
+        "tid": tenant_id,
+        "ver": "2.0",
+    }
+    info = json.dumps({"uid": principal["object_id"], "utid": tenant_id}, separators=(",", ":")).encode()
+    body: dict[str, Any] = {
+        "token_type": "Bearer",
+        "scope": f"{audience}/user_impersonation",
+        "expires_in": TOKEN_LIFETIME - 1,
+        "ext_expires_in": TOKEN_LIFETIME - 1,
+        "access_token": _access_token(key, user, audience.rstrip("/"), tenant_id, now, upn=username),
+        "refresh_token": secrets.token_urlsafe(32),
+        "id_token": jwt.encode(id_claims, key.private_key, algorithm="RS256", headers={"kid": key.kid}),  # type: ignore[arg-type]
+        "client_info": base64.urlsafe_b64encode(info).decode().rstrip("="),
+    }
+    if not v2:
+        body.update({"expires_on": str(now + TOKEN_LIFETIME - 1), "not_before": str(now), "resource": audience})
+    return Response(200, body)
+
+
+def _access_token(
+    key: SigningKey, principal: dict[str, str], audience: str, tenant_id: str, now: int, upn: str | None = None
+) -> str:
+    """An RS256 access token for `principal`, as Entra issues one to an application (or, with `upn`, a user)."""
+    claims: dict[str, Any] = {
         "aud": audience,
         "iss": f"https://sts.windows.net/{tenant_id}/",
         "iat": now,
@@ -324,6 +395,9 @@ def _access_token(key: SigningKey, principal: dict[str, str], audience: str, ten
         "ver": "1.0",
         "name": principal["display_name"],
     }
+    if upn:
+        claims.update({"idtyp": "user", "upn": upn, "unique_name": upn, "scp": "user_impersonation"})
+        del claims["appidacr"]
     return jwt.encode(claims, key.private_key, algorithm="RS256", headers={"kid": key.kid})  # type: ignore[arg-type]
 
 

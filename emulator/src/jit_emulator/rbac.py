@@ -109,9 +109,11 @@ def is_authorized(tx: Tx, object_id: str, action: str, scope: str) -> bool:
 def authorization_failed_message(principal: dict[str, str], action: str, scope: str) -> str:
     """ARM's AuthorizationFailed text. ARM names a service principal by its object id (so the id appears
     twice) and a user by its sign-in name (azure-wire-shapes.md §a.2)."""
-    client = principal["object_id"] if principal.get("kind", "ServicePrincipal") == "ServicePrincipal" else None
+    kind = principal.get("kind", "ServicePrincipal")
+    # A user's client_id column holds its sign-in name (user_principal_name).
+    client = principal["object_id"] if kind == "ServicePrincipal" else principal["client_id"]
     return (
-        f"The client '{client or principal['display_name']}' with object id '{principal['object_id']}' does not have"
+        f"The client '{client}' with object id '{principal['object_id']}' does not have"
         f" authorization to perform action '{action}' over scope '{scope}' or the scope is invalid."
         " If access was recently granted, please refresh your credentials."
     )

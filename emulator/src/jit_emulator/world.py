@@ -4,6 +4,7 @@
 settings: {home_location: westeurope, page_size: 10}      # optional
 principals:
   - {client_id: ..., secret: ..., object_id: ..., display_name: ..., roles: [{role: Owner, scope: /subscriptions/...}]}
+  - {kind: User, user_principal_name: alice@contoso.com, password: ..., roles: [...]}
 resources:
   - id: /subscriptions/<sub>/resourceGroups/rg-app
     body: {location: westeurope}
