@@ -6,14 +6,16 @@ import base64
 import json
 import time
 from email.utils import parsedate_to_datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import jwt
 import pytest
 import requests
+import trustme
 from azure.core.exceptions import ClientAuthenticationError
-from azure.identity import ClientSecretCredential, ManagedIdentityCredential
+from azure.identity import CertificateCredential, ClientSecretCredential, ManagedIdentityCredential
 from azure.mgmt.network import NetworkManagementClient
 from conftest import AZURE_CLI_CLIENT_ID, DEMO_READER, Env, error_of
 
@@ -268,6 +270,63 @@ def test_instance_discovery_answers_as_entra_does(emu: Env) -> None:
     # MSAL reads tenant_discovery_endpoint and then fetches it: it must answer.
     follow = requests.get(body["tenant_discovery_endpoint"], verify=emu.ca, timeout=10)
     assert follow.status_code == 200 and "token_endpoint" in follow.json()
+
+
+def test_certificate_credential_works_unchanged(env: Env, tmp_path: Path) -> None:
+    """A service principal with a certificate: MSAL's client assertion (PS256, x5t#S256) verified on its key."""
+    leaf = trustme.CA().issue_cert("jit-automation", key_type=trustme.KeyType.RSA)
+    key_and_cert = tmp_path / "sp.pem"
+    leaf.private_key_and_cert_chain_pem.write_to_path(str(key_and_cert))
+    app = env.control(
+        "POST",
+        "principals",
+        {
+            "display_name": "jit-automation",
+            "certificate": leaf.cert_chain_pems[0].bytes().decode(),
+            "roles": [{"role": "Reader", "scope": f"/subscriptions/{env.sub}"}],
+        },
+    ).json()
+    credential = CertificateCredential(
+        env.tenant,
+        app["client_id"],
+        certificate_path=str(key_and_cert),
+        authority=env.url,
+        disable_instance_discovery=True,
+        connection_verify=env.ca,
+    )
+    client = NetworkManagementClient(
+        credential, env.sub, base_url=env.url, credential_scopes=[env.url + "/.default"], connection_verify=env.ca
+    )
+    assert client.network_security_groups.get("rg-app", "nsg-web-01").name == "nsg-web-01"
+    assert env.request_log()[-1]["principal"] == app["object_id"]
+    # Another key is refused, naming the reason.
+    other = tmp_path / "other.pem"
+    trustme.CA().issue_cert("impostor", key_type=trustme.KeyType.RSA).private_key_and_cert_chain_pem.write_to_path(
+        str(other)
+    )
+    impostor = CertificateCredential(
+        env.tenant,
+        app["client_id"],
+        certificate_path=str(other),
+        authority=env.url,
+        disable_instance_discovery=True,
+        connection_verify=env.ca,
+    )
+    with pytest.raises(ClientAuthenticationError) as caught:
+        impostor.get_token(env.url + "/.default")
+    assert "AADSTS700027" in str(caught.value) and "not valid for the registered certificate" in str(caught.value)
+    # A principal without a certificate cannot use one.
+    with pytest.raises(ClientAuthenticationError) as none:
+        CertificateCredential(
+            env.tenant,
+            DEMO_READER[0],
+            certificate_path=str(key_and_cert),
+            authority=env.url,
+            disable_instance_discovery=True,
+            connection_verify=env.ca,
+        ).get_token(env.url + "/.default")
+    assert "No certificate is registered" in str(none.value)
+    assert env.control("POST", "principals", {"certificate": "not a pem"}).status_code == 400
 
 
 def test_password_grant_for_a_user(env: Env) -> None:

@@ -112,7 +112,17 @@ class _PolicyManager:
             try:
                 vms = self.module.clients.list_vms(rg_name)
             except Exception as exc:
-                self.module.fail_azure(exc, f"list the virtual machines of resource group {rg_name}")
+                if getattr(exc, "status_code", None) != 403:
+                    self.module.fail_azure(exc, f"list the virtual machines of resource group {rg_name}")
+                # Security Admin, a documented JIT role, cannot read VMs: write with the ids as given and let
+                # Azure check them, rather than refuse a principal that may configure JIT.
+                self.warnings.append(
+                    f"cannot read the virtual machines of resource group {rg_name} (no "
+                    "Microsoft.Compute/virtualMachines/read, which Security Admin lacks), so "
+                    f"{', '.join(sorted(e.name for e in wanted))} were not checked before writing; Azure checks "
+                    "them on write. Add Reader on the resource group to have them checked first"
+                )
+                continue
             index = {_vm_key(vm["id"]): vm for vm in vms}
             missing = [e.name for e in wanted if e.key not in index]
             if missing:

@@ -134,6 +134,8 @@ notes:
   - A no-change run makes no write call; the VMs are looked up (one list call per resource group) only
     when the task adds or changes them.
   - The policy's request log (C(properties.requests)) is sent back as read and never compared.
+  - Security Admin may write JIT policies but cannot read VMs; with it the VMs are not checked before writing (Azure
+    checks them) and the task warns. Reader on the resource group adds the check.
 seealso:
   - module: azsecops.jit.jit_request
   - module: azsecops.jit.jit_rule_facts

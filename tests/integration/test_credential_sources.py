@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import trustme
 from conftest import OWNER, READER
 from support.ansible import run_playbook
 from support.emulator import EmulatorProcess
@@ -90,3 +91,35 @@ def test_managed_identity(emu: EmulatorProcess, tmp_path: Path) -> None:
         ("PUT", 200, emu.info["object_id"]),
         ("PUT", 403, READER_OBJECT),
     ]
+
+
+def test_service_principal_with_a_certificate(emu: EmulatorProcess, tmp_path: Path) -> None:
+    """x509_certificate_path: the key and certificate in one PEM; the emulator knows only the certificate."""
+    leaf = trustme.CA().issue_cert("jit-automation", key_type=trustme.KeyType.RSA)
+    pem = tmp_path / "jit-automation.pem"
+    leaf.private_key_and_cert_chain_pem.write_to_path(str(pem))
+    app = emu.control(
+        "POST",
+        "principals",
+        {
+            "display_name": "jit-automation",
+            "certificate": leaf.cert_chain_pems[0].bytes().decode(),
+            "roles": [{"role": "Security Admin", "scope": f"/subscriptions/{emu.info['subscription_id']}"}],
+        },
+    )
+    env = {
+        "AZURE_CLIENT_ID": app["client_id"],
+        "AZURE_TENANT": emu.info["tenant_id"],
+        "AZURE_X509_CERTIFICATE_PATH": str(pem),
+        "AZURE_SUBSCRIPTION_ID": emu.info["subscription_id"],
+        "AZURE_CLOUD_ENVIRONMENT": emu.info["cloud_environment"],
+        "AZURE_DISABLE_INSTANCE_DISCOVERY": "true",
+        "REQUESTS_CA_BUNDLE": emu.info["ca_bundle"],
+    }
+    policy = {"resource_group": "rg-app", "virtual_machines": [{"name": "vm-web-01"}], "ports": [{"number": 22}]}
+    run = run_playbook([{"name": "policy", "azsecops.jit.jit_policy": policy}], env)
+    result = run.result("policy")
+    assert result["changed"] is True, result.get("msg")
+    # Security Admin (a documented JIT role) cannot read VMs: the module says so, and Azure checks them.
+    assert any("Security Admin lacks" in w for w in result["warnings"]), result.get("warnings")
+    assert [(w["method"], w["status"], w["principal"]) for w in emu.writes()] == [("PUT", 200, app["object_id"])]

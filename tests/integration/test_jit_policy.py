@@ -269,6 +269,23 @@ def test_transient_faults_converge(emu: EmulatorProcess, owner_env: dict[str, st
     assert sorted(policy_vms(emu)) == ["vm-web-01"]
 
 
+def test_security_admin_configures_jit_without_reading_vms(emu: EmulatorProcess) -> None:
+    """Security Admin may write JIT policies but not read VMs: the module writes and Azure validates."""
+    sub = emu.info["subscription_id"]
+    admin = emu.control("POST", "principals", {"roles": [{"role": "Security Admin", "scope": f"/subscriptions/{sub}"}]})
+    env = awx_env(emu.info, admin["client_id"], admin["secret"])
+    good = run_playbook([policy_task(virtual_machines=[{"name": "vm-web-01"}], ports=ssh())], env)
+    assert good.result("policy")["changed"] is True
+    assert any("were not checked before writing" in w for w in good.result("policy")["warnings"])
+    assert sorted(policy_vms(emu)) == ["vm-web-01"]
+    emu.clear_requests()
+    ghost = run_playbook([policy_task(virtual_machines=[{"name": "vm-ghost"}], ports=ssh())], env)
+    assert ghost.rc != 0
+    assert "VirtualMachineNotFound" in ghost.result("policy")["msg"]
+    assert [(w["method"], w["status"]) for w in emu.writes()] == [("PUT", 400)]
+    assert sorted(policy_vms(emu)) == ["vm-web-01"]  # nothing was lost
+
+
 def test_dropped_connections_converge(emu: EmulatorProcess, owner_env: dict[str, str]) -> None:
     # The connection is cut with no answer, once on the read and once on the write (PUT is idempotent).
     emu.faults(

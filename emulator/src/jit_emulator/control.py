@@ -9,9 +9,10 @@ import uuid
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from cryptography import x509
 from werkzeug.wrappers import Request as WzRequest
 
-from . import jit
+from . import identity, jit
 from .arm import Response
 from .errors import ArmError
 
@@ -119,8 +120,13 @@ def add_principal(emulator: Emulator, spec: dict[str, Any]) -> dict[str, Any]:
     object_id = str(spec.get("object_id") or uuid.uuid4())
     secret = str(spec.get("secret") or secrets.token_urlsafe(24))
     display_name = str(spec.get("display_name") or client_id)
+    certificate = spec.get("certificate")
+    if certificate is not None:
+        _check_certificate(certificate)
     with emulator.store.write() as tx:
         tx.put_principal(client_id, object_id, secret, display_name, kind)
+        if certificate is not None:  # a certificate credential: MSAL's client assertions verify against it
+            tx.kv_set(identity.certificate_key(client_id), certificate)
     for grant in spec.get("roles", []) or []:
         if not isinstance(grant, dict) or "role" not in grant or "scope" not in grant:
             raise ArmError(400, "InvalidPrincipal", f"Each entry of roles needs 'role' and 'scope'; got {grant!r}.")
@@ -129,6 +135,15 @@ def add_principal(emulator: Emulator, spec: dict[str, Any]) -> dict[str, Any]:
     if kind == "User":
         made.update({"user_principal_name": client_id, "password": secret})
     return made
+
+
+def _check_certificate(pem: Any) -> None:
+    try:
+        x509.load_pem_x509_certificate(str(pem).encode())
+    except ValueError as exc:
+        raise ArmError(
+            400, "InvalidPrincipal", f"certificate must be a PEM certificate (the public part only): {exc}"
+        ) from exc
 
 
 def handle(emulator: Emulator, request: WzRequest) -> Response:

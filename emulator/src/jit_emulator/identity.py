@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import jwt
+from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -276,7 +277,11 @@ def token(
             700016,
             f"Application with identifier '{client_id}' was not found in the directory '{tenant_id}'.",
         )
-    if form.get("client_secret") != principal["secret"]:
+    if "client_assertion" in form:
+        problem = _assertion_problem(tx, principal, form, base_url, tenant, tenant_id)
+        if problem:
+            return _aad_error(401, "invalid_client", 700027, f"Client assertion failed signature validation. {problem}")
+    elif form.get("client_secret") != principal["secret"]:
         return _aad_error(
             401,
             "invalid_client",
@@ -311,6 +316,46 @@ def token(
     if not v2:
         body.update({"expires_on": str(now + TOKEN_LIFETIME - 1), "not_before": str(now), "resource": audience})
     return Response(200, body)
+
+
+_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+
+
+def certificate_key(client_id: str) -> str:
+    """Where a principal's registered certificate (PEM) is kept in the store's key-value table."""
+    return f"certificate:{client_id.lower()}"
+
+
+def _assertion_problem(
+    tx: Tx, principal: dict[str, str], form: dict[str, str], base_url: str, tenant: str, tenant_id: str
+) -> str | None:
+    """Why a certificate credential's client assertion is refused, or None when it is valid.
+
+    The JWT (PS256 or RS256, as MSAL signs it) must verify with the certificate registered for the
+    principal, be addressed to this token endpoint, be issued by and about the client, and not be expired.
+    """
+    if form.get("client_assertion_type") != _ASSERTION_TYPE:
+        return f"client_assertion_type must be '{_ASSERTION_TYPE}'."
+    pem = tx.kv_get(certificate_key(principal["client_id"]))
+    if not pem:
+        return f"No certificate is registered for app '{principal['client_id']}'."
+    public_key = x509.load_pem_x509_certificate(pem.encode()).public_key()
+    root = base_url.rstrip("/")
+    audiences = [f"{root}/{t}/oauth2{v}/token" for t in {tenant, tenant_id} for v in ("/v2.0", "")]
+    try:
+        claims = jwt.decode(
+            form["client_assertion"],
+            public_key,  # type: ignore[arg-type]
+            algorithms=["PS256", "RS256"],
+            audience=audiences,
+            options={"require": ["exp", "aud", "iss", "sub"]},
+            leeway=300,
+        )
+    except jwt.PyJWTError as exc:
+        return f"The assertion is not valid for the registered certificate: {exc}."
+    if claims["iss"] != principal["client_id"] or claims["sub"] != principal["client_id"]:
+        return "The assertion's iss and sub must be the client id."
+    return None
 
 
 def _password_token(tx: Tx, key: SigningKey, base_url: str, tenant_id: str, form: dict[str, str], v2: bool) -> Response:
