@@ -308,7 +308,8 @@ class _RequestManager:
             denied = ", ".join(view.denied) or "they are not visible"
             self.warnings.append(
                 f"cannot read the network security groups of {', '.join(names)} (not authorized to read {denied}; "
-                "the least-privilege JIT requester role cannot); waited for the request's status in the policy "
+                "neither the least-privilege JIT requester role nor Security Admin can); waited for the request's "
+                "status in the policy "
                 "instead of the rules themselves"
             )
         while True:
@@ -422,6 +423,14 @@ class _RequestManager:
                         reused=key in reused,
                     )
                 )
+        unknown = sorted({c["vm"] for c in out if c["address"] is None})
+        if unknown:
+            self.warnings.append(
+                f"the address of {', '.join(unknown)} is unknown (connections[].address is null): the principal "
+                "cannot read the VM, its network interface or public IP. Reader on the resource group, or "
+                "Microsoft.Compute/virtualMachines/read, Microsoft.Network/networkInterfaces/read and "
+                "Microsoft.Network/publicIPAddresses/read, would show it"
+            )
         return out
 
     def _source_warnings(self, ports: list[_PlannedPort]) -> None:

@@ -194,13 +194,19 @@ def _connection(
     rules: Sequence[Mapping[str, str]],
     reused: bool,
 ) -> dict[str, Any]:
-    """How to reach one VM port: firewall IP + mapped port, else the VM's public IP, else its private IP."""
+    """How to reach one VM port: firewall IP + mapped port, else the VM's public IP, else its private IP.
+
+    When none of them could be read (a principal without network reads), address is None and via "unknown".
+    """
+    address: str | None
     if firewall_ip and mapped_port:
         address, port, via = firewall_ip, int(mapped_port), "firewall"
     elif public_ip:
         address, port, via = public_ip, number, "public_ip"
+    elif private_ip:
+        address, port, via = private_ip, number, "private_ip"
     else:
-        address, port, via = private_ip or "", number, "private_ip"
+        address, port, via = None, number, "unknown"
     result: dict[str, Any] = {
         "vm": _vm_name(vm_id),
         "vm_id": vm_id,

@@ -212,6 +212,7 @@ connections:
     address:
       description:
         - The address to connect to, which is the firewall's public IP, else the VM's public IP, else its private IP.
+        - V(null) when the principal cannot read the VM's network (a warning says which reads are missing).
       type: str
       returned: always
     port:
@@ -223,7 +224,7 @@ connections:
       type: int
       returned: always
     via:
-      description: V(firewall), V(public_ip) or V(private_ip).
+      description: V(firewall), V(public_ip), V(private_ip), or V(unknown) when the network could not be read.
       type: str
       returned: always
     protocol:

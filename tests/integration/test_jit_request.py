@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from support.ansible import run_playbook
+from support.ansible import awx_env, run_playbook
 from support.emulator import EmulatorProcess
 
 OFFICE = "203.0.113.0/24"
@@ -393,3 +393,20 @@ def test_a_connection_cut_during_initiate_neither_fails_nor_requests_twice(
     [conn] = result["connections"]
     assert [r["name"] for r in conn["rules"]] == [r["name"] for r in allow_rules(emu, "nsg-web-01")]
     assert [r["justification"] for r in policy(emu)["properties"]["requests"]] == ["CHG-77"]
+
+
+def test_security_admin_requests_without_network_reads(emu: EmulatorProcess, owner_env: dict[str, str]) -> None:
+    """Security Admin may initiate but read no VM or network: the grant works, the address is reported unknown."""
+    onboard(owner_env)
+    sub = emu.info["subscription_id"]
+    admin = emu.control("POST", "principals", {"roles": [{"role": "Security Admin", "scope": f"/subscriptions/{sub}"}]})
+    emu.clear_requests()
+    run = run_playbook([request_task(ssh_from("203.0.113.7"))], awx_env(emu.info, admin["client_id"], admin["secret"]))
+    assert run.rc == 0, run.stdout
+    result = run.result("request")
+    [conn] = result["connections"]
+    assert (conn["address"], conn["via"], conn["command"], conn["rules"]) == (None, "unknown", None, [])
+    assert any("the address of vm-web-01 is unknown" in w for w in result["warnings"])
+    assert any("waited for the request's status" in w for w in result["warnings"])
+    assert [r["status"] for r in initiates(emu)] == [202]
+    assert len(allow_rules(emu, "nsg-web-01")) == 1  # the access itself is there

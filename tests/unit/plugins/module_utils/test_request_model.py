@@ -280,6 +280,10 @@ def test_connection_prefers_firewall_then_public_then_private() -> None:
     assert (pub["address"], pub["via"]) == ("20.1.1.1", "public_ip")
     private = _connection(**common, public_ip=None, firewall_ip=None, mapped_port=None)
     assert (private["address"], private["via"], private["command"]) == ("10.0.0.4", "private_ip", "ssh 10.0.0.4")
+    blind = _connection(
+        **{**common, "private_ip": None}, public_ip=None, firewall_ip=None, mapped_port=None
+    )  # the network could not be read
+    assert (blind["address"], blind["via"], blind["command"]) == (None, "unknown", None)
     ended = _connection(
         **{**common, "now": NOW + timedelta(hours=2)}, public_ip=None, firewall_ip=None, mapped_port=None
     )
