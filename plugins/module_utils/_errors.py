@@ -72,6 +72,12 @@ _CODE_HINTS: dict[str, str] = {
 }
 
 
+def _denied_action(message: str) -> str | None:
+    """The action an AuthorizationFailed message names, if it names one."""
+    match = _ACTION_RE.search(message)
+    return match.group(1) if match else None
+
+
 def _roles_for(action: str) -> str | None:
     lowered = action.lower()
     for prefix, roles in _ROLE_HINTS:

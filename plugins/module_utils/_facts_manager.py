@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from ._clients import _COMPUTE_API_VERSION
+from ._errors import _denied_action
 from ._jit_model import (
     _check_resource_group,
     _check_vm_name,
@@ -459,7 +460,9 @@ class _FactsManager:
                 )
             else:
                 text = f"cannot read the {kind} of {place_text}"
-            self.warnings.append(f"{text} (Azure said: {message})")
+            action = _denied_action(message)
+            reason = f"the principal lacks {action}, which Reader grants" if action else f"Azure said: {message}"
+            self.warnings.append(f"{text} ({reason})")
         if filters:
             for key, vm_id in selected.items():
                 if key not in paths and key not in view.vms:

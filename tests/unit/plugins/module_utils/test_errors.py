@@ -5,7 +5,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import pytest
-from ansible_collections.azsecops.jit.plugins.module_utils._errors import _describe
+from ansible_collections.azsecops.jit.plugins.module_utils._errors import _denied_action, _describe
 from azure.core.exceptions import ClientAuthenticationError, ServiceRequestError, ServiceResponseError
 
 
@@ -76,3 +76,10 @@ def test_network_failures_say_whether_the_request_went_out() -> None:
 def test_tls_failures_point_at_the_ca_bundle() -> None:
     message = _describe(ServiceRequestError("[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed"), "x")
     assert "Hint: TLS verification failed: set ca_bundle" in message
+
+
+def test_the_denied_action_is_read_from_the_message() -> None:
+    assert (
+        _denied_action(str(denied("Microsoft.Network/azureFirewalls/read"))) == "Microsoft.Network/azureFirewalls/read"
+    )
+    assert _denied_action("Resource group 'rg' could not be found.") is None
