@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -35,7 +36,9 @@ def step(title: str) -> None:
 def playbook(name: str, env: dict[str, str], *extra: str) -> None:
     ansible_playbook = str(Path(sys.executable).parent / "ansible-playbook")
     cmd = [ansible_playbook, "-i", "localhost,", str(REPO / "playbooks" / name), *extra]
-    print(f"{DIM}$ {' '.join(cmd[1:])}{RESET}", flush=True)
+    # What a user would type (from the repository root, with the environment below), quoted for the shell.
+    shown = shlex.join(["ansible-playbook", "-i", "localhost,", f"playbooks/{name}", *extra])
+    print(f"{DIM}$ {shown}{RESET}", flush=True)
     full_env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("AZURE_")},
         "ANSIBLE_COLLECTIONS_PATH": collections_path(),
