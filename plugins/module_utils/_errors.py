@@ -72,6 +72,11 @@ _CODE_HINTS: dict[str, str] = {
 }
 
 
+def _is_denied(exc: BaseException) -> bool:
+    """A 403 from ARM: the principal lacks a role for the call."""
+    return getattr(exc, "status_code", None) == 403
+
+
 def _denied_action(message: str) -> str | None:
     """The action an AuthorizationFailed message names, if it names one."""
     match = _ACTION_RE.search(message)

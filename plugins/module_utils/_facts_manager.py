@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from ._clients import _COMPUTE_API_VERSION
-from ._errors import _denied_action
+from ._errors import _denied_action, _is_denied
 from ._jit_model import (
     _check_resource_group,
     _check_vm_name,
@@ -28,7 +28,7 @@ from ._jit_model import (
     _vm_name,
     _VmEntry,
 )
-from ._network_view import _is_denied, _key, _NetworkView, _rg_of, _VmNetwork, _wire
+from ._network_view import _key, _NetworkView, _rg_of, _VmNetwork, _wire
 from ._nsg import (
     _ACTIVE,
     _DRIFTED,

@@ -15,6 +15,8 @@ import dataclasses
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from ._errors import _is_denied
+
 
 @dataclasses.dataclass
 class _VmNetwork:
@@ -58,10 +60,6 @@ def _wire(model: Any) -> dict[str, Any]:
     if callable(serialize):
         return serialize(keep_readonly=True)
     return model.as_dict()
-
-
-def _is_denied(exc: BaseException) -> bool:
-    return getattr(exc, "status_code", None) == 403
 
 
 class _NetworkView:

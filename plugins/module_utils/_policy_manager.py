@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
+from ._errors import _is_denied
 from ._jit_model import (
     _PORTAL_DEFAULT_PORTS,
     _check_policy_name,
@@ -112,7 +113,7 @@ class _PolicyManager:
             try:
                 vms = self.module.clients.list_vms(rg_name)
             except Exception as exc:
-                if getattr(exc, "status_code", None) != 403:
+                if not _is_denied(exc):
                     self.module.fail_azure(exc, f"list the virtual machines of resource group {rg_name}")
                 # Security Admin, a documented JIT role, cannot read VMs: write with the ids as given and let
                 # Azure check them, rather than refuse a principal that may configure JIT.

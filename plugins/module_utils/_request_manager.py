@@ -220,12 +220,12 @@ class _RequestManager:
         except Exception:
             self.module.fail_azure(lost, doing)
         if recorded is not None:
-            self.module.warn(
+            self.warnings.append(
                 f"The connection broke before Azure answered the request through JIT policy {name}; the policy"
                 " shows it was recorded, so it was not sent again."
             )
             return recorded
-        self.module.warn(
+        self.warnings.append(
             f"The connection broke before Azure answered the request through JIT policy {name}; the policy does"
             " not show it, so it was sent once more."
         )

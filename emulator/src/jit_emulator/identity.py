@@ -289,29 +289,35 @@ def token(
             "Invalid client secret provided. Ensure the secret being sent in the request is the client secret"
             f" value, not the client secret ID, for a secret added to app '{client_id}'.",
         )
-    if v2:
-        scope = form.get("scope", "")
-        audience = next((s for s in scope.split() if s.endswith("/.default")), "")
-        if not audience:
-            return _aad_error(
-                400,
-                "invalid_scope",
-                1002012,
-                f"The provided value for scope {scope or '(none)'} is not valid.",
-            )
-        audience = audience[: -len(".default")]
-    else:
-        audience = form.get("resource", "")
-        if not audience:
-            return _aad_error(
-                400, "invalid_request", 900144, "The request body must contain the parameter: 'resource'."
-            )
+    audience = _audience(form, v2)
+    if isinstance(audience, Response):
+        return audience
     now = int(time.time())
+    return _token_response(_access_token(key, principal, audience, tenant_id, now), audience, now, v2)
+
+
+def _audience(form: dict[str, str], v2: bool) -> str | Response:
+    """The resource a token request asks for (v2: `<resource>/.default` in scope; v1: `resource`), or the error."""
+    if not v2:
+        resource = form.get("resource", "")
+        if resource:
+            return resource
+        return _aad_error(400, "invalid_request", 900144, "The request body must contain the parameter: 'resource'.")
+    scope = form.get("scope", "")
+    default = next((s for s in scope.split() if s.endswith("/.default")), "")
+    if default:
+        return default[: -len(".default")]
+    return _aad_error(400, "invalid_scope", 1002012, f"The provided value for scope {scope or '(none)'} is not valid.")
+
+
+def _token_response(access_token: str, audience: str, now: int, v2: bool, **extra: str) -> Response:
+    """A token endpoint's 200: the v2 fields, plus expires_on, not_before and resource on v1."""
     body: dict[str, Any] = {
         "token_type": "Bearer",
         "expires_in": TOKEN_LIFETIME - 1,
         "ext_expires_in": TOKEN_LIFETIME - 1,
-        "access_token": _access_token(key, principal, audience, tenant_id, now),
+        "access_token": access_token,
+        **extra,
     }
     if not v2:
         body.update({"expires_on": str(now + TOKEN_LIFETIME - 1), "not_before": str(now), "resource": audience})
@@ -384,12 +390,9 @@ def _password_token(tx: Tx, key: SigningKey, base_url: str, tenant_id: str, form
         return _aad_error(
             400, "invalid_grant", 50126, "Error validating credentials due to invalid username or password."
         )
-    if v2:
-        audience = next((s for s in form.get("scope", "").split() if s.endswith("/.default")), "")[: -len(".default")]
-    else:
-        audience = form.get("resource", "")
-    if not audience:
-        return _aad_error(400, "invalid_scope", 1002012, "The request needs a resource scope ('<resource>/.default').")
+    audience = _audience(form, v2)
+    if isinstance(audience, Response):
+        return audience
     now = int(time.time())
     user = {**principal, "client_id": public_client}
     id_claims = {
@@ -406,19 +409,16 @@ def _password_token(tx: Tx, key: SigningKey, base_url: str, tenant_id: str, form
         "ver": "2.0",
     }
     info = json.dumps({"uid": principal["object_id"], "utid": tenant_id}, separators=(",", ":")).encode()
-    body: dict[str, Any] = {
-        "token_type": "Bearer",
-        "scope": f"{audience}/user_impersonation",
-        "expires_in": TOKEN_LIFETIME - 1,
-        "ext_expires_in": TOKEN_LIFETIME - 1,
-        "access_token": _access_token(key, user, audience.rstrip("/"), tenant_id, now, upn=username),
-        "refresh_token": secrets.token_urlsafe(32),
-        "id_token": jwt.encode(id_claims, key.private_key, algorithm="RS256", headers={"kid": key.kid}),  # type: ignore[arg-type]
-        "client_info": base64.urlsafe_b64encode(info).decode().rstrip("="),
-    }
-    if not v2:
-        body.update({"expires_on": str(now + TOKEN_LIFETIME - 1), "not_before": str(now), "resource": audience})
-    return Response(200, body)
+    return _token_response(
+        _access_token(key, user, audience.rstrip("/"), tenant_id, now, upn=username),
+        audience,
+        now,
+        v2,
+        scope=f"{audience}/user_impersonation",
+        refresh_token=secrets.token_urlsafe(32),
+        id_token=jwt.encode(id_claims, key.private_key, algorithm="RS256", headers={"kid": key.kid}),  # type: ignore[arg-type]
+        client_info=base64.urlsafe_b64encode(info).decode().rstrip("="),
+    )
 
 
 def _access_token(

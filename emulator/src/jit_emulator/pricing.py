@@ -94,10 +94,9 @@ def for_version(body: Mapping[str, Any], api_version: str | None) -> dict[str, A
 
 def input_for_version(body: Any, api_version: str | None) -> Any:
     """A PUT body with the properties `api_version` does not know dropped (ARM ignores unknown members)."""
-    fields = _VERSION_FIELDS.get(api_version or "")
-    if fields is None or not isinstance(body, Mapping) or not isinstance(body.get("properties"), Mapping):
-        return body
-    return {**body, "properties": {k: v for k, v in body["properties"].items() if k in fields}}
+    if not isinstance(body, Mapping) or not isinstance(body.get("properties"), Mapping):
+        return body  # prepare_put names what is wrong with it
+    return for_version(body, api_version)
 
 
 def canonical_plan(name: str, *, resource_level: bool = False) -> str:
