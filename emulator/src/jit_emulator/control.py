@@ -6,7 +6,7 @@ import json
 import re
 import secrets
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from cryptography import x509
@@ -206,10 +206,10 @@ def _clock(emulator: Emulator, method: str, body: Any) -> Response:
         raise ArmError(
             400,
             "InvalidClockRequest",
-            'POST /_emulator/clock takes {"advance": "PT2H"} or {"set": "<UTC time>"}.',
+            'POST /_emulator/clock takes {"advance": "2h"} (or ISO 8601 "PT2H") or {"set": "<UTC time>"}.',
         )
     if "advance" in body:
-        delta = jit.parse_duration(body["advance"], "advance", code="InvalidClockRequest")
+        delta = _clock_duration(body["advance"])
         emulator.clock.advance(delta)
     elif "set" in body:
         try:
@@ -221,10 +221,30 @@ def _clock(emulator: Emulator, method: str, body: Any) -> Response:
         raise ArmError(
             400,
             "InvalidClockRequest",
-            'POST /_emulator/clock takes {"advance": "PT2H"} or {"set": "<UTC time>"}.',
+            'POST /_emulator/clock takes {"advance": "2h"} (or ISO 8601 "PT2H") or {"set": "<UTC time>"}.',
         )
     emulator.sweep()
     return Response(200, {"now": _iso(emulator.clock.now())})
+
+
+# The short form the modules take for durations ('2h', '90m', '1d', '1h30m'), plus seconds for the clock.
+_SHORT_DURATION = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?", re.IGNORECASE)
+
+
+def _clock_duration(value: Any) -> timedelta:
+    text = value.strip().replace(" ", "") if isinstance(value, str) else ""
+    match = _SHORT_DURATION.fullmatch(text)
+    if text and match and any(match.groups()):
+        days, hours, minutes, seconds = (int(g or 0) for g in match.groups())
+        return timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+    try:
+        return jit.parse_duration(value, "advance", code="InvalidClockRequest")
+    except ArmError as err:
+        raise ArmError(
+            400,
+            "InvalidClockRequest",
+            f"advance must be a duration such as '2h', '90m', '1d' or 'PT2H', got {value!r}.",
+        ) from err
 
 
 def _faults(emulator: Emulator, method: str, body: Any) -> Response:
@@ -242,6 +262,10 @@ def _faults(emulator: Emulator, method: str, body: Any) -> Response:
         raise ArmError(400, "InvalidFaults", 'PUT /_emulator/faults takes {"faults": [{"status": 429, ...}]}.')
     faults = []
     for item in items:
+        if isinstance(item, dict) and isinstance(item.get("drop"), bool):
+            # true = cut before the request is processed (nothing happens, the client sees a reset),
+            # false = no drop; "before" and "after" (the change is made, only the answer is lost) as they are.
+            item = {**item, "drop": "before" if item["drop"] else None}
         try:
             fault = Fault(**item)
         except TypeError as exc:
@@ -251,7 +275,7 @@ def _faults(emulator: Emulator, method: str, body: Any) -> Response:
         if not isinstance(fault.status, int) or not (fault.status == 0 or 400 <= fault.status <= 599):
             raise ArmError(400, "InvalidFaults", f"status must be 0 (latency only) or 400-599, got {fault.status!r}.")
         if fault.drop not in (None, "before", "after"):
-            raise ArmError(400, "InvalidFaults", f'drop must be "before" or "after", got {fault.drop!r}.')
+            raise ArmError(400, "InvalidFaults", f'drop must be true, false, "before" or "after", got {fault.drop!r}.')
         if fault.drop and fault.status:
             raise ArmError(400, "InvalidFaults", "a fault either drops the connection or answers a status, not both.")
         if not isinstance(fault.latency_ms, int) or fault.latency_ms < 0:

@@ -14,6 +14,7 @@ import logging
 import os
 import random
 import re
+import secrets
 import socket
 import struct
 import tempfile
@@ -121,6 +122,13 @@ class Emulator:
         # What a reset returns to: the defaults plus the settings given when the emulator was started.
         self._initial_settings = {**DEFAULT_SETTINGS, **(settings or {})}
         self.ident = control.ensure_identity(self)
+        # With a token, the control API also answers callers off loopback that send it (a CI service).
+        self.control_token: str | None = None
+
+    @property
+    def tmpdir(self) -> str:
+        """The emulator's temporary directory (server key; CA and state when no state file is given)."""
+        return self._tmpdir
 
     # -- configuration used by the control API ----------------------------------------------------------
     def update_settings(self, changes: dict[str, Any]) -> dict[str, Any]:
@@ -201,7 +209,7 @@ class Emulator:
         path = request.path
         first = path.strip("/").split("/", 1)[0].lower()
         if first == "_emulator":
-            _require_loopback(request)
+            _require_control_access(request, self.control_token)
             return control.handle(self, request)
         if first == "metadata" and path.rstrip("/").lower() == "/metadata/endpoints":
             return identity.cloud_metadata(
@@ -496,14 +504,23 @@ def _shown_host(host: str) -> str:
     return f"[{address}]" if address.version == 6 else str(address)
 
 
-def _require_loopback(request: WzRequest) -> None:
+def _require_control_access(request: WzRequest, token: str | None) -> None:
     addr = (request.remote_addr or "").split("%", 1)[0]
     try:
         loopback = ipaddress.ip_address(addr).is_loopback
     except ValueError:
         loopback = False
-    if not loopback:
-        raise ArmError(403, "Forbidden", "The emulator's control API answers only on the loopback interface.")
+    if loopback:
+        return
+    sent = request.headers.get("Authorization", "")
+    if token and sent.startswith("Bearer ") and secrets.compare_digest(sent[7:].strip().encode(), token.encode()):
+        return
+    raise ArmError(
+        403,
+        "Forbidden",
+        "The emulator's control API answers loopback callers only, and others that send 'Authorization: Bearer"
+        " <token>' when it was started with --control-token.",
+    )
 
 
 def _parse_body(request: WzRequest) -> Any:

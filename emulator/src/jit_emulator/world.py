@@ -66,8 +66,16 @@ def read_world(source: str | dict[str, Any]) -> dict[str, Any]:
         from importlib import resources
 
         return yaml.safe_load(resources.files("jit_emulator").joinpath("worlds/demo.yml").read_text())
-    with open(source, encoding="utf-8") as handle:
-        return yaml.safe_load(handle) or {}
+    # A relative path is relative to the emulator's working directory (where `jit-emulator serve` started),
+    # also over the control API; errors name the absolute path so the caller sees where it looked.
+    path = os.path.abspath(source)
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return yaml.safe_load(handle) or {}
+    except OSError as exc:
+        raise ArmError(400, "InvalidWorld", f"cannot read the world file {path}: {exc.strerror or exc}.") from exc
+    except yaml.YAMLError as exc:
+        raise ArmError(400, "InvalidWorld", f"the world file {path} is not valid YAML: {exc}") from exc
 
 
 def load_world(emulator: Emulator, source: str | dict[str, Any]) -> dict[str, Any]:
