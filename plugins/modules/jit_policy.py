@@ -18,8 +18,13 @@ description:
   - Within a listed VM the task's port list is authoritative, like the portal's edit of a VM; a port
     left out is removed from that VM.
   - Azure writes the JIT deny rules into the VM's network security groups when the policy changes.
-  - Concurrent tasks changing the same policy on one controller take turns (a lock per policy), and
-    the module re-reads the policy after writing to catch writers elsewhere.
+  - A VM already in the policy that the task lists without ports keeps its ports; the task's O(ports) (or the
+    portal's defaults) apply to VMs being added.
+  - The JIT API has no etag, so two controllers writing the same policy at once can lose each other's
+    VMs. After each write the module waits O(settle_time) and reads the policy again; a VM of this task
+    that another writer dropped (or changed) is written again, at most 4 times, and the task fails rather
+    than report success with one of its VMs missing. Tasks on one controller also take turns (a lock per
+    policy). See the concurrency section of the usage guide for what is guaranteed across controllers.
 author:
   - azsecops.jit maintainers (@azsecops)
 extends_documentation_fragment:
@@ -74,18 +79,20 @@ options:
         type: str
       ports:
         description:
-          - The VM's JIT ports. Defaults to the task's O(ports).
+          - The VM's JIT ports, authoritative for this VM. An empty list is an error (use O(state=absent) to
+            take a VM out).
+          - When not set, a VM already in the policy keeps its ports; a VM being added gets the task's O(ports).
         type: list
         elements: dict
         suboptions: &port_options
           number:
-            description: Port number (1-65535).
+            description: Port number (1-65535). Required.
             type: int
-            required: true
           protocol:
-            description: V(tcp), V(udp) or V(any).
+            description:
+              - V(tcp), V(udp) or V(any), in any case; Azure's own spellings V(TCP), V(UDP) and V(*) (as the
+                module returns them in RV(policy) and diffs) are accepted too.
             type: str
-            choices: [tcp, udp, any]
             default: any
           allowed_source:
             description:
@@ -107,27 +114,58 @@ options:
         type: str
   ports:
     description:
-      - Ports of every listed VM that has no O(virtual_machines[].ports) of its own.
+      - Ports of every listed VM being added that has no O(virtual_machines[].ports) of its own. VMs already
+        in the policy keep their ports unless they have O(virtual_machines[].ports).
       - "The default is the portal's: 22, 3389, 5985 and 5986, any protocol, any source, 3 hours."
+      - An empty list is an error (it would not say which ports to use).
     type: list
     elements: dict
     suboptions: *port_options
   purge_virtual_machines:
     description:
       - With O(state=present), remove from the policy every VM that the task does not list.
+      - With an empty O(virtual_machines) this is an error, never "remove every VM".
     type: bool
     default: false
+  delete_policy:
+    description:
+      - Delete the whole policy (and the deny rules of all its VMs). Needs O(state=absent) and no
+        O(virtual_machines): an empty list alone never deletes a policy.
+    type: bool
+    default: false
+  remove_missing_vms:
+    description:
+      - Remove the entries of VMs that no longer exist (one VM list call per resource group of the
+        policy's VMs). Azure refuses every write of a policy that holds such an entry
+        (C(VirtualMachineNotFound)); without this option the task names the entry and how to remove it.
+    type: bool
+    default: false
+  settle_time:
+    description:
+      - Seconds to wait after writing before reading the policy again to check that no other controller
+        overwrote this task's VMs (then they are written again). Only runs that write pay it.
+      - A writer using this module sends its write at most O(settle_time)/2 after its read (it reads again
+        otherwise) and warns when the write's answer came more than O(settle_time) after that read. So any
+        write based on a read older than ours has landed by the time we check, as long as Azure answers a
+        policy write within O(settle_time)/2. JIT policy writes are answered in seconds; the default, 60,
+        leaves 30 seconds, half of Azure Resource Manager's 60-second limit for a synchronous request.
+      - V(0) checks at once, which only catches writers on this controller; use it when one controller
+        alone writes the policy.
+      - When not set, the environment variable E(AZSECOPS_JIT_SETTLE_TIME) is used if it is set (for example
+        in an AWX execution environment), else 60.
+    type: float
+    default: 60
   state:
     description:
       - V(present) adds or updates the listed VMs.
-      - V(absent) removes the listed VMs; with no VM listed it deletes the whole policy.
+      - V(absent) removes the listed VMs; with O(delete_policy=true) and no VM listed it deletes the whole policy.
       - A policy left without VMs is deleted.
     type: str
     choices: [present, absent]
     default: present
   lock_timeout:
     description:
-      - Seconds to wait for other tasks on this controller that are changing the same policy.
+      - Seconds to wait for other tasks on this controller that are changing the same policy (0 or more).
     type: int
     default: 300
 notes:
@@ -195,11 +233,18 @@ EXAMPLES = r"""
     ports: [{number: 22}]
     purge_virtual_machines: true
 
-- name: Delete the whole policy (its deny rules go with it)
+- name: Delete the whole policy (its deny rules go with it); an empty list never does this
   azsecops.jit.jit_policy:
     resource_group: rg-app
     name: default
     state: absent
+    delete_policy: true
+
+- name: Clear entries of VMs that were deleted (Azure refuses every write of the policy until then)
+  azsecops.jit.jit_policy:
+    resource_group: rg-app
+    virtual_machines: [{name: vm-web-01}]
+    remove_missing_vms: true
 """
 
 RETURN = r"""
@@ -240,6 +285,40 @@ attempts:
   returned: when changed and not in check mode
   type: int
   sample: 1
+verification:
+  description: What the check against other writers cost and found.
+  returned: when changed and not in check mode
+  type: dict
+  contains:
+    settle_time:
+      description: The O(settle_time) used.
+      type: float
+      returned: always
+    waited_seconds:
+      description: Seconds spent waiting before the checks.
+      type: float
+      returned: always
+    read_to_write_seconds:
+      description: The longest time from sending a read to the answer of the write based on it.
+      type: float
+      returned: always
+    attempts:
+      description: Writes made (1 unless another writer dropped this task's VMs).
+      type: int
+      returned: always
+    reads:
+      description: Policy reads made (the first read, re-reads of an old read, and one check per write).
+      type: int
+      returned: always
+    writes:
+      description: Policy writes made.
+      type: int
+      returned: always
+    repaired:
+      description: What had to be written again because another writer dropped it.
+      type: list
+      elements: str
+      returned: always
 diff:
   description: The policy's VM entries before and after, with normalised ports.
   returned: in diff mode
@@ -255,12 +334,13 @@ diff:
       returned: in diff mode
 """
 
+from ansible.module_utils.basic import env_fallback
 from ansible_collections.azsecops.jit.plugins.module_utils._module import _AzureJitModule
 from ansible_collections.azsecops.jit.plugins.module_utils._policy_manager import _PolicyManager
 
 _PORT_SPEC = {
-    "number": {"type": "int", "required": True},
-    "protocol": {"type": "str", "choices": ["tcp", "udp", "any"], "default": "any"},
+    "number": {"type": "int"},
+    "protocol": {"type": "str", "default": "any"},
     "allowed_source": {"type": "list", "elements": "str", "default": ["*"]},
     "max_duration": {"type": "str", "default": "3h"},
 }
@@ -287,6 +367,9 @@ def main() -> None:
         },
         "ports": {"type": "list", "elements": "dict", "options": _PORT_SPEC},
         "purge_virtual_machines": {"type": "bool", "default": False},
+        "delete_policy": {"type": "bool", "default": False},
+        "remove_missing_vms": {"type": "bool", "default": False},
+        "settle_time": {"type": "float", "default": 60.0, "fallback": (env_fallback, ["AZSECOPS_JIT_SETTLE_TIME"])},
         "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
         "lock_timeout": {"type": "int", "default": 300},
     }

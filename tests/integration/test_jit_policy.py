@@ -158,7 +158,16 @@ def test_absent_removes_one_vm_then_the_whole_policy(emu: EmulatorProcess, owner
     assert sorted(policy_vms(emu)) == ["vm-web-01"]
     assert jit_deny_ports(nsg_rules(emu, "nsg-snet-web")) == []
 
-    whole = run_playbook([policy_task(state="absent")], owner_env)
+    # An empty list (a computed `to_remove` that came out empty) never deletes the shared policy.
+    emu.clear_requests()
+    empty = run_playbook([policy_task(state="absent", virtual_machines=[])], owner_env)
+    assert empty.rc != 0
+    assert empty.result("policy")["msg"].startswith("virtual_machines: is empty")
+    assert "delete_policy: true" in empty.result("policy")["msg"]
+    assert emu.writes() == []
+    assert sorted(policy_vms(emu)) == ["vm-web-01"]
+
+    whole = run_playbook([policy_task(state="absent", delete_policy=True)], owner_env)
     assert whole.rc == 0, whole.stdout
     assert whole.result("policy")["actions"] == ["remove VM vm-web-01", "delete policy"]
     assert whole.result("policy")["policy"] == {}
@@ -167,7 +176,7 @@ def test_absent_removes_one_vm_then_the_whole_policy(emu: EmulatorProcess, owner
     assert [w["method"] for w in emu.writes()][-1] == "DELETE"
 
     emu.clear_requests()
-    again = run_playbook([policy_task(state="absent")], owner_env)
+    again = run_playbook([policy_task(state="absent", delete_policy=True)], owner_env)
     assert again.result("policy")["changed"] is False
     assert emu.writes() == []
 

@@ -97,6 +97,9 @@ def run_playbook(
         "ANSIBLE_HOST_KEY_CHECKING": "0",
         "ANSIBLE_LOCALHOST_WARNING": "0",
         "ANSIBLE_INVENTORY_UNPARSED_WARNING": "0",
+        # jit_policy's check against other controllers waits 60s after each write by default; tests that are
+        # not about concurrency check at once (tests about it set settle_time or this variable themselves).
+        "AZSECOPS_JIT_SETTLE_TIME": "0",
         **env,
     }
     try:
