@@ -26,6 +26,9 @@ test: lint unit emulator-test sanity integration integration-oldest
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	@# mypy.ini: the modules import module_utils by FQCN, resolved through this link to the checkout.
+	mkdir -p .build/mypy/ansible_collections/azsecops && ln -sfn ../../../.. .build/mypy/ansible_collections/azsecops/jit
+	$(BIN)/mypy
 
 unit: setup
 	$(PYTEST) -q tests/unit

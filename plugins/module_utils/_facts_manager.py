@@ -13,7 +13,7 @@ VM. The module only reads, so it runs fully in check mode.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._clients import _COMPUTE_API_VERSION
 from ._errors import _denied_action, _is_denied
@@ -47,6 +47,9 @@ from ._nsg import (
     _verdict_result,
     _VmTarget,
 )
+
+if TYPE_CHECKING:  # only for types: unit tests drive the managers with a small fake module
+    from ._module import _AzureJitModule
 
 _VMS = "virtual machines"
 _NICS = "network interfaces"
@@ -155,7 +158,7 @@ def _names(ids: Iterable[str]) -> str:
 
 
 class _FactsManager:
-    def __init__(self, module: Any) -> None:
+    def __init__(self, module: _AzureJitModule) -> None:
         self.module = module
         self.params = module.params
         self.warnings: list[str] = []
@@ -297,7 +300,7 @@ class _FactsManager:
         targets = []
         for key in keys:
             body = view.vms.get(key)
-            policy, raw = policy_vms.get(key, (None, None))
+            vm_policy, raw = policy_vms.get(key, (None, None))
             vm_id = str((body or {}).get("id") or (raw or {}).get("id") or key)
             exists = body is not None or not view.read(_VMS, _rg_of(key))
             path = paths.get(key)
@@ -311,11 +314,11 @@ class _FactsManager:
                     nsgs=tuple(_key(nsg_id) for _scope, nsg_id in path.nsg_ids) if path else (),
                     firewall=_key(path.firewall_id) if path and path.firewall_id else None,
                     firewall_ip=path.firewall_public_ip if path else None,
-                    policy_id=str(policy.get("id")) if policy else None,
-                    policy_name=str(policy.get("name")) if policy else None,
+                    policy_id=str(vm_policy.get("id")) if vm_policy else None,
+                    policy_name=str(vm_policy.get("name")) if vm_policy else None,
                     ports=_protocols(raw) if raw else (),
                     grants=tuple(
-                        g for g in grants.get(key, []) if policy is not None and g.policy_id == policy.get("id")
+                        g for g in grants.get(key, []) if vm_policy is not None and g.policy_id == vm_policy.get("id")
                     ),
                 )
             )
@@ -345,8 +348,8 @@ class _FactsManager:
             for key in view.nsgs:
                 if rg is None or _rg_of(key) == rg.lower():
                     nsg_keys[key] = None
-            for key, firewall in view.firewalls.items():
-                managed = bool(((firewall.get("properties") or {}).get("firewallPolicy") or {}).get("id"))
+            for key, body in view.firewalls.items():
+                managed = bool(((body.get("properties") or {}).get("firewallPolicy") or {}).get("id"))
                 if (rg is None or _rg_of(key) == rg.lower()) and not managed:
                     firewall_keys[key] = None
         verdicts: list[_Verdict] = []

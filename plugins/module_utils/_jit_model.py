@@ -968,7 +968,7 @@ def _snake(obj: Any, keep: Sequence[str] = ("tags",)) -> Any:
     return obj
 
 
-def _parse_time(value: str | datetime, field: str = "time") -> datetime:
+def _parse_time(value: object, field: str = "time") -> datetime:
     """Azure times ("2018-05-17T08:06:45.5691611Z", any fraction, Z or offset) or an HTTP Date header
     ("Sun, 22 Nov 2026 17:37:11 GMT") -> aware datetime. Times without a zone are UTC, as Azure means them."""
     if isinstance(value, datetime):

@@ -12,7 +12,7 @@ import dataclasses
 import re
 import time
 from collections import defaultdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._errors import _error_fields, _is_denied
 from ._jit_model import (
@@ -32,13 +32,16 @@ from ._jit_model import (
 )
 from ._locks import _LockTimeout, _policy_lock
 
+if TYPE_CHECKING:  # only for types: unit tests drive the managers with a small fake module
+    from ._module import _AzureJitModule
+
 _POLICY_TYPE = "Microsoft.Security/locations/jitNetworkAccessPolicies"
 _MAX_ATTEMPTS = 4
 _CLASSIC_API_VERSION = "2017-04-01"
 
 
 class _PolicyManager:
-    def __init__(self, module: Any) -> None:
+    def __init__(self, module: _AzureJitModule) -> None:
         self.module = module
         self.params = module.params
         self.warnings: list[str] = []

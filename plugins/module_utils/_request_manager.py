@@ -15,7 +15,7 @@ import time
 import urllib.request
 from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from ._jit_model import (
@@ -45,9 +45,12 @@ from ._request_model import (
     _WantedPort,
 )
 
+if TYPE_CHECKING:  # only for types: unit tests drive the managers with a small fake module
+    from ._module import _AzureJitModule
+
 
 class _RequestManager:
-    def __init__(self, module: Any) -> None:
+    def __init__(self, module: _AzureJitModule) -> None:
         self.module = module
         self.params = module.params
         self.warnings: list[str] = []
@@ -59,7 +62,7 @@ class _RequestManager:
         _check_resource_group(p["resource_group"], "resource_group")
         if p.get("name"):
             _check_policy_name(p["name"], "name")
-        out = []
+        out: list[tuple[str, list[_WantedPort] | None, str]] = []
         seen: dict[str, str] = {}
         for index, raw in enumerate(p["virtual_machines"]):
             field = f"virtual_machines[{index}]"
@@ -466,7 +469,9 @@ def _egress_hint(resource_manager: str, env: Mapping[str, str]) -> str | None:
         k.lower()[:-6]: v for k, v in env.items() if k.lower().endswith("_proxy") and v and k.lower() != "no_proxy"
     }
     no_proxy = env.get("no_proxy") or env.get("NO_PROXY") or ""
-    bypassed = urllib.request.proxy_bypass_environment(host, {"no": no_proxy}) if no_proxy else False
+    # proxy_bypass_environment is in urllib.request (and used by requests) but missing from typeshed.
+    bypass = urllib.request.proxy_bypass_environment  # type: ignore[attr-defined]
+    bypassed = bypass(host, {"no": no_proxy}) if no_proxy else False
     for scheme in ("https", "all", "http"):
         if proxies.get(scheme) and not bypassed:
             var = next(k for k in env if k.lower() == f"{scheme}_proxy")

@@ -188,7 +188,7 @@ def handle(emulator: Emulator, request: WzRequest) -> Response:
     if what == "reset" and method == "POST":
         emulator.reset()
         world = (body or {}).get("world") if isinstance(body, dict) else None
-        summary: dict[str, Any] = {"status": "reset"}
+        summary = {"status": "reset"}
         if world:
             from .world import load_world
 

@@ -43,15 +43,16 @@ class SigningKey:
                     serialization.NoEncryption(),
                 ).decode()
                 tx.kv_set("signing_key", pem)
-        self.private_key = serialization.load_pem_private_key(pem.encode(), password=None)
-        self.public_key = self.private_key.public_key()  # type: ignore[union-attr]
-        der = self.public_key.public_bytes(  # type: ignore[union-attr]
-            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
+        private_key = serialization.load_pem_private_key(pem.encode(), password=None)
+        if not isinstance(private_key, rsa.RSAPrivateKey):
+            raise ValueError("the stored signing key is not an RSA key (RS256 tokens need one)")
+        self.private_key = private_key
+        self.public_key = private_key.public_key()
+        der = self.public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
         self.kid = base64.urlsafe_b64encode(hashlib.sha1(der).digest()).decode().rstrip("=")  # noqa: S324
 
     def jwk(self) -> dict[str, Any]:
-        numbers = self.public_key.public_numbers()  # type: ignore[union-attr]
+        numbers = self.public_key.public_numbers()
 
         def b64(n: int) -> str:
             raw = n.to_bytes((n.bit_length() + 7) // 8, "big")
@@ -98,7 +99,7 @@ def cloud_metadata(base_url: str, api_version: str | None, tenant_id: str) -> Re
     objects whose `loginEndpoint` ends with '/'; 2015-01-01 (and 1.0) is the short msrestazure form.
     """
     root = base_url.rstrip("/") + "/"
-    modern = {
+    modern: dict[str, Any] = {
         "portal": root.rstrip("/"),
         "authentication": {
             "loginEndpoint": root.rstrip("/"),
@@ -416,7 +417,7 @@ def _password_token(tx: Tx, key: SigningKey, base_url: str, tenant_id: str, form
         v2,
         scope=f"{audience}/user_impersonation",
         refresh_token=secrets.token_urlsafe(32),
-        id_token=jwt.encode(id_claims, key.private_key, algorithm="RS256", headers={"kid": key.kid}),  # type: ignore[arg-type]
+        id_token=jwt.encode(id_claims, key.private_key, algorithm="RS256", headers={"kid": key.kid}),
         client_info=base64.urlsafe_b64encode(info).decode().rstrip("="),
     )
 
@@ -443,7 +444,7 @@ def _access_token(
     if upn:
         claims.update({"idtyp": "user", "upn": upn, "unique_name": upn, "scp": "user_impersonation"})
         del claims["appidacr"]
-    return jwt.encode(claims, key.private_key, algorithm="RS256", headers={"kid": key.kid})  # type: ignore[arg-type]
+    return jwt.encode(claims, key.private_key, algorithm="RS256", headers={"kid": key.kid})
 
 
 # The selectors of a user-assigned identity a managed-identity request may carry (App Service 2019-08-01).
@@ -523,7 +524,7 @@ def authenticate(tx: Tx, key: SigningKey, header: str | None, base_url: str, ten
     try:
         claims = jwt.decode(
             raw.strip(),
-            key.public_key,  # type: ignore[arg-type]
+            key.public_key,
             algorithms=["RS256"],
             options={"verify_aud": False},
             leeway=300,

@@ -206,7 +206,12 @@ def _contains(allowed: str, requested: _Network | None) -> bool:
         network = _parse_prefix(allowed)
     except ValueError:
         return False
-    return network is not None and network.version == requested.version and requested.subnet_of(network)
+    # subnet_of needs both networks of one IP version; another version is never a subset.
+    if isinstance(requested, ipaddress.IPv4Network) and isinstance(network, ipaddress.IPv4Network):
+        return requested.subnet_of(network)
+    if isinstance(requested, ipaddress.IPv6Network) and isinstance(network, ipaddress.IPv6Network):
+        return requested.subnet_of(network)
+    return False
 
 
 def is_subset(requested_prefixes: Iterable[str], allowed_prefixes: Iterable[str]) -> bool:
@@ -459,7 +464,7 @@ def _request_end(port: Mapping[str, Any], path: str, now: datetime) -> tuple[dat
         end = now + parse_duration(duration, f"{path}.duration", code="InvalidInitiateInput")
         return end, format_time(end), str(duration)
     end = parse_time(end_text, f"{path}.endTimeUtc", code="InvalidInitiateInput")
-    return end, _echo_time(end_text, end), format_duration(end - now)
+    return end, _echo_time(str(end_text), end), format_duration(end - now)  # parse_time took only a str
 
 
 def _caller_prefix(caller_ip: str) -> str:
@@ -708,7 +713,7 @@ def expire(
             return None  # an unreadable end time cannot be judged; leave the entry alone
         if end_time > now:
             return None
-        pair = (str(vm.get("id", "")), port.get("number"))
+        pair = (str(vm.get("id", "")), int(port["number"]))  # every stored port has its number
         if pair not in expired:
             expired.append(pair)
         return {"status": "Revoked", "statusReason": "Expired"}

@@ -20,7 +20,7 @@ import copy
 import hashlib
 import re
 import zlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
 
 from .errors import ArmError
@@ -53,7 +53,7 @@ RuleKind = Literal["deny", "allow"]
 # --- names and descriptions -------------------------------------------------------------------------
 
 
-def jit_rule_kind(name: str) -> RuleKind | None:
+def jit_rule_kind(name: object) -> RuleKind | None:
     """'deny' or 'allow' for a JIT rule name, None for a name JIT did not create."""
     if not isinstance(name, str):
         return None
@@ -64,7 +64,7 @@ def jit_rule_kind(name: str) -> RuleKind | None:
     return None
 
 
-def is_jit_rule(name: str) -> bool:
+def is_jit_rule(name: object) -> bool:
     return jit_rule_kind(name) is not None
 
 
@@ -323,7 +323,7 @@ def apply_deny_rules_for_vms(
     *,
     policy_id: str,
     policy_name: str,
-    vms: list[Mapping[str, Any]],
+    vms: Sequence[Mapping[str, Any]],
 ) -> dict[str, Any]:
     """apply_deny_rules for several VMs of one policy in one pass over the NSG (what a policy PUT does).
 

@@ -423,7 +423,8 @@ DROP_KEY = "jit_emulator.drop_connection"
 class _Gateway(wsgi.Gateway_10):
     """cheroot's WSGI 1.0 gateway, plus a way for a fault to cut the connection (RST, no response)."""
 
-    def get_environ(self) -> dict[str, Any]:
+    # cheroot's stub types Gateway.get_environ as returning None; Gateway_10's returns the environ dict.
+    def get_environ(self) -> dict[str, Any]:  # type: ignore[override]
         environ = super().get_environ()
         environ[DROP_KEY] = self._cut
         return environ

@@ -95,7 +95,7 @@ def register(emulator: Emulator) -> None:
                 "A role definition needs properties.roleName and a non-empty properties.permissions list.",
             )
         scopes = props.get("assignableScopes") or [scope]
-        body = {
+        body: dict[str, Any] = {
             "id": _scoped(scope, f"/providers/Microsoft.Authorization/roleDefinitions/{name}"),
             "name": name,
             "type": rbac.ROLE_DEFINITION_TYPE,

@@ -8,6 +8,7 @@ records which rules each request created so they can be removed when it ends.
 
 from __future__ import annotations
 
+import builtins
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -190,9 +191,10 @@ class Containers:
                 network.save_nsg(self.ctx, body)
         self.dirty.clear()
 
-    def remove_nsg_rules(self, removals: dict[str, set[str]]) -> None:
+    # builtins.set: inside this class, `set` names the method above.
+    def remove_nsg_rules(self, removals: dict[str, builtins.set[str]]) -> None:
         """Remove named rules from NSGs, one pass per NSG (NSG id -> rule names, ids in any casing)."""
-        merged: dict[str, tuple[str, set[str]]] = {}
+        merged: dict[str, tuple[str, builtins.set[str]]] = {}
         for nsg_id, names in removals.items():
             merged.setdefault(nsg_id.lower(), (nsg_id, set()))[1].update(names)
         for nsg_id, names in merged.values():
@@ -354,8 +356,8 @@ def put_policy(ctx: Context) -> Response:
     removals: dict[str, set[str]] = {}
     for key, change in jit.remove_vm_ports_diff(existing, body).items():
         if change["removed"]:
-            path = paths.get(key) or _path_or_none(ctx, change["id"])
-            _remove_vm_ports(ctx, containers, removals, pid, change["id"], path, change["removed"])
+            removed_path = paths.get(key) or _path_or_none(ctx, change["id"])
+            _remove_vm_ports(ctx, containers, removals, pid, change["id"], removed_path, change["removed"])
     containers.remove_nsg_rules(removals)
     # Every VM's deny rules are (re)written, one pass per NSG: a PUT restores rules removed by hand.
     per_nsg: dict[str, tuple[str, list[dict[str, Any]]]] = {}
