@@ -130,7 +130,7 @@ options:
   delete_policy:
     description:
       - Delete the whole policy (and the deny rules of all its VMs). Needs O(state=absent) and no
-        O(virtual_machines): an empty list alone never deletes a policy.
+        O(virtual_machines); an empty list alone never deletes a policy.
     type: bool
     default: false
   remove_missing_vms:
