@@ -35,7 +35,7 @@ from . import control, identity, rbac
 from .arm import Context, Registry, Response, check_api_version
 from .clock import Clock, http_date
 from .errors import ArmError
-from .providers import register_all
+from .providers import insights, register_all
 from .store import Store
 
 log = logging.getLogger("jit_emulator")
@@ -260,6 +260,7 @@ class Emulator:
         query = dict(parse_qsl(request.query_string.decode("latin-1"), keep_blank_values=True))
         principal: dict[str, str] | None = None
         status = 500
+        error: dict[str, Any] | None = None
         try:
             fault = self._pick_fault(method, path)
             if fault is not None:
@@ -295,9 +296,12 @@ class Emulator:
             return response
         except ArmError as err:
             status = err.status
+            error = err.body()
             raise
         finally:
             self._log(method, path, request.query_string.decode("latin-1"), status, principal)
+            if principal is not None:
+                self._record_activity(method, path, status, principal, request.remote_addr or "", error)
 
     def execute(
         self,
@@ -349,6 +353,25 @@ class Emulator:
         """Apply what the clock made due (pending JIT rules, expiries) before serving a request."""
         for sweeper in self.sweepers:
             sweeper(self)
+
+    def _record_activity(
+        self, method: str, path: str, status: int, principal: dict[str, str], caller_ip: str, error: Any
+    ) -> None:
+        """Every write and action, succeeded or failed, goes to the Activity Log (providers/insights.py)."""
+        try:
+            route, _params = self.registry.match(method, path)
+        except ArmError:
+            return  # no such operation: ARM records nothing either
+        insights.record(
+            self,
+            method=method,
+            path=path,
+            action=route.action(None),  # type: ignore[arg-type]  # actions are static strings
+            status=status,
+            principal=principal,
+            caller_ip=caller_ip,
+            error=error,
+        )
 
     def _log(self, method: str, path: str, query: str, status: int, principal: dict[str, str] | None) -> None:
         with self.store.write() as tx:
