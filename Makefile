@@ -29,6 +29,10 @@ lint: setup
 	@# mypy.ini: the modules import module_utils by FQCN, resolved through this link to the checkout.
 	mkdir -p .build/mypy/ansible_collections/azsecops && ln -sfn ../../../.. .build/mypy/ansible_collections/azsecops/jit
 	$(BIN)/mypy
+	$(BIN)/python scripts/role_readme.py --check
+	mkdir -p .build/collections/ansible_collections/azsecops
+	ln -sfn $(CURDIR) .build/collections/ansible_collections/azsecops/jit
+	ANSIBLE_COLLECTIONS_PATH=$(CURDIR)/.build/collections $(BIN)/ansible-lint roles playbooks
 
 unit: setup
 	$(PYTEST) -q tests/unit
