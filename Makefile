@@ -47,6 +47,7 @@ sanity: setup
 	cd "$$(scripts/collection-tree.sh)" && $(BIN)/ansible-test sanity --venv --python "$$($(BIN)/python -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
 
 integration: setup
+	scripts/test-tools.sh
 	$(PYTEST) -q -n 2 tests/integration
 
 # The same integration tests on the oldest versions we claim to support (tests/oldest.txt): the lowest
