@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 PYTEST := $(BIN)/python -m pytest -p no:cacheprovider
 export PATH := $(BIN):$(PATH)
 
-.PHONY: setup demo test lint unit emulator-test sanity integration integration-oldest bench clean
+.PHONY: setup demo test lint unit emulator-test sanity integration integration-oldest packaging changelog bench clean
 
 setup: $(STAMP)
 
@@ -21,7 +21,7 @@ $(STAMP): requirements.txt test-requirements.txt emulator/pyproject.toml
 demo: setup
 	$(BIN)/python scripts/demo.py
 
-test: lint unit emulator-test sanity integration integration-oldest
+test: lint unit emulator-test sanity integration integration-oldest packaging
 
 lint: setup
 	$(BIN)/ruff check .
@@ -33,6 +33,8 @@ lint: setup
 	mkdir -p .build/collections/ansible_collections/azsecops
 	ln -sfn $(CURDIR) .build/collections/ansible_collections/azsecops/jit
 	ANSIBLE_COLLECTIONS_PATH=$(CURDIR)/.build/collections $(BIN)/ansible-lint roles playbooks
+	$(BIN)/antsibull-changelog lint
+	$(BIN)/python scripts/check-changelog-fragments.py
 
 unit: setup
 	$(PYTEST) -q tests/unit
@@ -63,6 +65,15 @@ $(OLDEST)/.installed: tests/oldest.txt requirements.txt emulator/pyproject.toml
 integration-oldest: $(OLDEST)/.installed
 	$(OLDEST)/bin/python -m pip list 2>/dev/null | grep -E '^(ansible-core|azure-identity|azure-mgmt-security|azure-mgmt-network) '
 	$(OLDEST)/bin/python -m pytest -p no:cacheprovider -q -n 2 tests/integration
+
+# What users install: the changelog, the collection tarball, the emulator's wheel, the EE build context, the
+# rendered module docs (tests/packaging, see docs/development.md).
+packaging: setup
+	$(PYTEST) -q tests/packaging
+
+# CHANGELOG.rst from changelogs/ (after `antsibull-changelog release --version X`, see docs/development.md).
+changelog: setup
+	$(BIN)/antsibull-changelog generate
 
 bench: setup
 	$(BIN)/python emulator/bench/bench.py
