@@ -6,12 +6,12 @@ Private API of azsecops.jit: every name may change in any release. Nothing here 
 Azure SDK or does I/O; it works on ARM wire JSON (camelCase dicts) and on the small dataclasses below,
 so every decision is unit-tested directly.
 
-Naming (seed 000 and the product): deny rules are ``SecurityCenter-JITRule_-<digits>-<32 hex>``, allow
-rules ``SecurityCenter-JITRule-<digits>-<32 hex>``; "any other name belongs to rules that are not
-JIT-related". A rule whose name merely *starts* with ``SecurityCenter-JITRule`` (any case) but does not
-follow either pattern is a look-alike: JIT did not create it and will never remove it, yet it looks
-like JIT's to whoever reads the NSG. Look-alikes are reported with kind ``unknown`` and state
-``orphaned`` so that a pipeline failing on orphaned rules catches a hand-made rule disguised as JIT's.
+Which names are JIT's, in both generations (``SecurityCenter-JITRule`` before May 2023,
+``MicrosoftDefenderForCloud-JITRule`` since), is decided in `_rule_names`. A rule whose name merely
+*starts* with a JIT prefix without JIT's shape is a look-alike: JIT did not create it and will never
+remove it, yet it looks like JIT's to whoever reads the NSG. Look-alikes are reported with kind
+``unknown`` and state ``orphaned`` so that a pipeline failing on orphaned rules catches a hand-made rule
+disguised as JIT's.
 
 States of a JIT rule, the checklist of seed 000 automated:
 
@@ -31,22 +31,20 @@ Every verdict carries ``reasons``: what differs, in words.
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from ._jit_model import _JitValueError, _parse_time, _prefix_key, _prefixes_from_wire, _vm_key, _vm_name
-
-_JIT_PREFIX = "SecurityCenter-JITRule"
-_DENY_NAME_RE = re.compile(r"^SecurityCenter-JITRule_-\d+-[0-9a-fA-F]{32}$", re.ASCII)
-_ALLOW_NAME_RE = re.compile(r"^SecurityCenter-JITRule-\d+-[0-9a-fA-F]{32}$", re.ASCII)
-# The NAT rule collection JIT keeps on an Azure Firewall (classic rules).
-_ASC_COLLECTION_RE = re.compile(r"^ASC-JIT-\d+$", re.ASCII)
-_DESCRIPTION_RE = re.compile(
-    r"ASC JIT Network Access rule (?P<request>created by an initiation request )?"
-    r"for policy '(?P<policy>[^']*)' of VM '(?P<vm>[^']*)'",
-    re.IGNORECASE,
+from ._rule_names import (
+    _ALLOW,
+    _DENY,
+    _UNKNOWN,
+    _firewall_naming,
+    _jit_rule_kind,
+    _jit_rule_naming,
+    _lookalike_reason,
+    _parse_description,
 )
 
 _ANY = "*"
@@ -59,50 +57,10 @@ _ORPHANED = "orphaned"
 _DRIFTED = "drifted"
 _STATES = (_ACTIVE, _EXPIRED, _ORPHANED, _DRIFTED)
 
-_DENY = "deny"
-_ALLOW = "allow"
 _DNAT = "dnat"
-_UNKNOWN = "unknown"
 
 # What Azure Firewall classic NAT rules list for a policy protocol.
 _FIREWALL_PROTOCOLS = {"TCP": ("TCP",), "UDP": ("UDP",), "*": ("TCP", "UDP")}
-
-
-# ---------------------------------------------------------------------------------------------------
-# Names and descriptions
-# ---------------------------------------------------------------------------------------------------
-
-
-def _jit_rule_kind(name: object) -> str | None:
-    """``deny`` / ``allow`` for JIT's two name patterns, ``unknown`` for a look-alike, None for any other name.
-
-    The patterns are exact (case-sensitive, ASCII digits, 32 hex digits). A look-alike is a name that
-    starts with ``SecurityCenter-JITRule`` in any case without following a pattern.
-    """
-    if not isinstance(name, str):
-        return None
-    if _DENY_NAME_RE.fullmatch(name):
-        return _DENY
-    if _ALLOW_NAME_RE.fullmatch(name):
-        return _ALLOW
-    if name.lower().startswith(_JIT_PREFIX.lower()):
-        return _UNKNOWN
-    return None
-
-
-def _parse_description(text: object) -> tuple[str | None, str | None, bool | None]:
-    """(policy name, VM name, written for a request) from a JIT rule description, or (None, None, None).
-
-    Both forms seen in the field are understood: "ASC JIT Network Access rule for policy '<policy>' of VM
-    '<vm>'." (deny) and "... rule created by an initiation request for policy '<policy>' of VM '<vm>'."
-    (allow).
-    """
-    if not isinstance(text, str):
-        return None, None, None
-    match = _DESCRIPTION_RE.search(text)
-    if match is None:
-        return None, None, None
-    return match.group("policy") or None, match.group("vm") or None, match.group("request") is not None
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -206,6 +164,7 @@ class _NsgRule:
 
     name: str
     kind: str | None
+    naming: str | None = None  # current / legacy (see _rule_names); None for a look-alike
     id: str = ""
     priority: int | None = None
     direction: str = ""
@@ -226,6 +185,7 @@ class _DnatRule:
 
     name: str
     kind: str  # "dnat" or "unknown"
+    naming: str | None = None  # current (MDC-JIT) / legacy (ASC-JIT); None for a look-alike
     collection: str = ""
     priority: int | None = None
     protocols: tuple[str, ...] = ()
@@ -268,6 +228,7 @@ def _read_nsg_rule(rule: Mapping[str, Any]) -> _NsgRule:
     return _NsgRule(
         name=name,
         kind=_jit_rule_kind(name),
+        naming=_jit_rule_naming(name),
         id=str(rule.get("id") or ""),
         priority=_priority(props.get("priority")),
         direction=str(props.get("direction") or ""),
@@ -299,9 +260,11 @@ def _strings(value: object) -> tuple[str, ...]:
 
 
 def _firewall_jit_rules(firewall: Mapping[str, Any]) -> list[_DnatRule]:
-    """The JIT DNAT rules of a firewall: rules with a JIT name, and every rule of an ``ASC-JIT-<digits>`` collection.
+    """The JIT DNAT rules of a firewall: every rule of a JIT collection (``MDC-JIT...``, before May 2023
+    ``ASC-JIT...``) and rules elsewhere named like JIT's.
 
-    A rule outside JIT's collection whose name only looks like JIT's is returned with kind ``unknown``.
+    A rule outside JIT's collections whose name only looks like JIT's is returned with kind ``unknown``.
+    The generation is the rule's own (``MDC-JIT``/``ASC-JIT`` or an NSG-style JIT name), else the collection's.
     """
     found: list[_DnatRule] = []
     for collection in (firewall.get("properties") or {}).get("natRuleCollections") or []:
@@ -309,20 +272,23 @@ def _firewall_jit_rules(firewall: Mapping[str, Any]) -> list[_DnatRule]:
             continue
         cprops = collection.get("properties") or {}
         cname = str(collection.get("name") or "")
-        in_asc = bool(_ASC_COLLECTION_RE.fullmatch(cname))
+        collection_naming = _firewall_naming(cname)
         for rule in cprops.get("rules") or []:
             if not isinstance(rule, Mapping):
                 continue
             name = str(rule.get("name") or "")
             kind = _jit_rule_kind(name)
-            if kind is None and not in_asc:
+            own_naming = _firewall_naming(name) or _jit_rule_naming(name)
+            if kind is None and collection_naming is None and own_naming is None:
                 continue
             policy, vm, _for_request = _parse_description(rule.get("description"))
             translated_port = rule.get("translatedPort")
+            jit = collection_naming is not None or own_naming is not None
             found.append(
                 _DnatRule(
                     name=name,
-                    kind=_DNAT if in_asc or kind in (_DENY, _ALLOW) else _UNKNOWN,
+                    kind=_DNAT if jit else _UNKNOWN,
+                    naming=(own_naming or collection_naming) if jit else None,
                     collection=cname,
                     priority=_priority(cprops.get("priority")),
                     protocols=_strings(rule.get("protocols")),
@@ -597,13 +563,6 @@ def _attribute(
 def _no_policy_reason(vm: _VmTarget, rule_policy: str | None) -> str:
     named = f" (the rule's description names policy '{rule_policy}')" if rule_policy else ""
     return f"VM {vm.display_name} is in no JIT policy{named}"
-
-
-def _lookalike_reason(name: str) -> str:
-    return (
-        f"the name {name} does not follow JIT's naming (SecurityCenter-JITRule-<digits>-<32 hex> for allow, "
-        "SecurityCenter-JITRule_-<digits>-<32 hex> for deny): JIT did not create this rule and will never remove it"
-    )
 
 
 def _pair_by_port(
@@ -1004,7 +963,7 @@ def _verdict_result(verdict: _Verdict, scope: str | None, container_name: str | 
     rule = verdict.rule
     vm = verdict.vm
     grant = verdict.grant
-    result: dict[str, Any] = {"name": rule.name, "kind": rule.kind}
+    result: dict[str, Any] = {"name": rule.name, "kind": rule.kind, "naming": rule.naming}
     if isinstance(rule, _DnatRule):
         firewall = _ref(verdict.container_id, container_name)
         if firewall is not None:

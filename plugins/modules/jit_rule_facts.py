@@ -19,9 +19,15 @@ description:
     behind that NSG, the VM is in no policy, the port is not in the policy, no request opened the port, or
     the name only looks like JIT's). V(drifted) means its port, protocol, source, destination (which must
     be the VM's private IP) or access differ from the policy or the request. Each rule says why in C(reasons).
-  - JIT rule names are C(SecurityCenter-JITRule_-<digits>-<32 hex>) (deny) and
-    C(SecurityCenter-JITRule-<digits>-<32 hex>) (allow); any other name is not JIT's. A rule whose name
-    starts with C(SecurityCenter-JITRule) but follows neither pattern is listed with kind V(unknown) and
+  - JIT deny rules are named C(<prefix>_<int>_<32 upper-case hex>) and allow rules C(<prefix>-<int>-<32 upper-case
+    hex>), where C(<int>) is a signed 32-bit integer shared by one VM's rules, for example
+    C(MicrosoftDefenderForCloud-JITRule_-1151891693_545C5DBC675443D3BF179EFD1EF8254D). Any other name is not JIT's.
+  - Two generations of names exist. Since May 2023 JIT writes the prefix C(MicrosoftDefenderForCloud-JITRule),
+    descriptions starting C(MDC JIT Network Access rule) and firewall rule collections and rules C(MDC-JIT); before, it
+    wrote C(SecurityCenter-JITRule), C(ASC JIT Network Access rule) and C(ASC-JIT) (Defender for Cloud release notes,
+    "Revised JIT (Just-In-Time) rule naming conventions"). Rules are not renamed, so older subscriptions hold both,
+    often in one NSG. Both are recognised, and RV(rules[].naming) says which one a rule uses.
+  - A rule whose name starts with a JIT prefix but does not have JIT's shape is listed with kind V(unknown) and
     state V(orphaned), because JIT will never remove it although it looks like JIT's.
   - The results are returned and also set as the fact C(azure_jit).
   - The cost does not grow with the number of VMs. It is one call for the policies, then one list call
@@ -372,8 +378,9 @@ rules:
   type: list
   elements: dict
   sample:
-    - name: SecurityCenter-JITRule-1234567890-0123456789abcdef0123456789abcdef
+    - name: MicrosoftDefenderForCloud-JITRule-1234567890-0123456789ABCDEF0123456789ABCDEF
       kind: allow
+      naming: current
       nsg:
         name: nsg-web-01
         id: /subscriptions/0000/resourceGroups/rg-app/providers/Microsoft.Network/networkSecurityGroups/nsg-web-01
@@ -388,7 +395,7 @@ rules:
       access: Allow
       translated_address: null
       translated_port: null
-      description: ASC JIT Network Access rule created by an initiation request for policy 'default' of VM 'vm-web-01'.
+      description: MDC JIT Network Access rule created by an initiation request for policy 'default' of VM 'vm-web-01'.
       vm:
         name: vm-web-01
         id: /subscriptions/0000/resourceGroups/rg-app/providers/Microsoft.Compute/virtualMachines/vm-web-01
@@ -409,14 +416,23 @@ rules:
       description: Name of the rule.
       type: str
       returned: always
-      sample: SecurityCenter-JITRule_-1234567890-0123456789abcdef0123456789abcdef
+      sample: MicrosoftDefenderForCloud-JITRule_-1234567890_0123456789ABCDEF0123456789ABCDEF
     kind:
       description:
         - V(deny) and V(allow) for NSG rules with JIT's names, V(dnat) for Azure Firewall NAT rules of JIT.
-        - V(unknown) for a rule whose name starts with C(SecurityCenter-JITRule) but follows neither JIT pattern.
+        - V(unknown) for a rule whose name starts with a JIT prefix but does not have JIT's shape.
       type: str
       returned: always
       sample: deny
+    naming:
+      description:
+        - Which generation of JIT's names the rule carries. V(current) is C(MicrosoftDefenderForCloud-JITRule) (NSG)
+          or C(MDC-JIT) (Azure Firewall), written since May 2023. V(legacy) is C(SecurityCenter-JITRule) or
+          C(ASC-JIT), written before and still present in older subscriptions.
+        - Null for a rule of kind V(unknown).
+      type: str
+      returned: always
+      sample: current
     nsg:
       description: The NSG holding the rule; null for firewall rules.
       type: dict
@@ -432,7 +448,7 @@ rules:
       sample:
         name: fw-hub
         id: /subscriptions/0000/resourceGroups/rg-data/providers/Microsoft.Network/azureFirewalls/fw-hub
-        nat_rule_collection: ASC-JIT-123
+        nat_rule_collection: MDC-JIT-123
       contains:
         name:
           description: Name of the firewall.
@@ -448,7 +464,7 @@ rules:
           description: The NAT rule collection holding the rule.
           type: str
           returned: always
-          sample: ASC-JIT-123
+          sample: MDC-JIT-123
     scope:
       description:
         - Where the rule applies. V(nic) is the NSG of the VM's network interface, V(subnet) the NSG of its
@@ -513,7 +529,7 @@ rules:
       description: The rule's description, which names the policy and VM when JIT wrote it.
       type: str
       returned: always
-      sample: ASC JIT Network Access rule for policy 'default' of VM 'vm-web-01'.
+      sample: MDC JIT Network Access rule for policy 'default' of VM 'vm-web-01'.
     vm:
       description: The VM the rule belongs to (by its description, else its destination); null when none is found.
       type: dict

@@ -590,3 +590,112 @@ def test_unknown_resource_group_fails_clearly(emu: EmulatorProcess, owner_env: d
     msg = run.result("facts")["msg"]
     assert "rg-missing" in msg
     assert "ResourceGroupNotFound" in msg
+
+
+# -- both generations of JIT's names in one NSG ------------------------------------------------------------
+
+
+def network_client(emu: EmulatorProcess) -> Any:
+    """The real network SDK client against the emulator, as the built-in Owner."""
+    from azure.identity import ClientSecretCredential
+    from azure.mgmt.network import NetworkManagementClient
+
+    info = emu.info
+    credential = ClientSecretCredential(
+        info["tenant_id"],
+        info["client_id"],
+        info["secret"],
+        authority=info["url"],
+        disable_instance_discovery=True,
+        connection_verify=info["ca_bundle"],
+    )
+    return NetworkManagementClient(
+        credential,
+        info["subscription_id"],
+        base_url=info["url"],
+        credential_scopes=[info["url"] + "/.default"],
+        connection_verify=info["ca_bundle"],
+    )
+
+
+def sdk_rule(network: Any, nsg: str, name: str, source: Any, description: str, rg: str = "rg-app") -> None:
+    """Write a copy of ``source`` (an SDK SecurityRule) named ``name`` with ``description``, through the SDK."""
+    from azure.mgmt.network.models import SecurityRule
+
+    rule = SecurityRule(
+        protocol=source.protocol,
+        source_port_range="*",
+        destination_port_range=source.destination_port_range,
+        source_address_prefix=source.source_address_prefix,
+        source_address_prefixes=source.source_address_prefixes or None,
+        destination_address_prefix=source.destination_address_prefix,
+        access=source.access,
+        priority=source.priority,
+        direction=source.direction,
+        description=description,
+    )
+    network.security_rules.begin_create_or_update(rg, nsg, name, rule).result()
+
+
+def test_legacy_and_current_names_side_by_side_are_each_classified(
+    emu: EmulatorProcess, owner_env: dict[str, str]
+) -> None:
+    """An older subscription: rules of both generations (renamed in May 2023) and look-alikes in one NSG."""
+    task = {
+        "name": "policy",
+        "azsecops.jit.jit_policy": {
+            "resource_group": "rg-app",
+            "virtual_machines": [{"name": "vm-web-01"}],
+            "ports": [
+                {"number": 22, "protocol": "tcp", "allowed_source": ["203.0.113.0/24"], "max_duration": "3h"},
+                {"number": 3389, "protocol": "tcp", "allowed_source": ["203.0.113.0/24"], "max_duration": "3h"},
+            ],
+        },
+    }
+    run = run_playbook([task], owner_env)
+    assert run.rc == 0, run.stdout + run.stderr
+    initiate(emu, "vm-web-01")
+
+    # Replace what the emulator wrote by the names real subscriptions hold: the deny rule of port 22 and
+    # the allow rule from before May 2023, the deny rule of port 3389 from after. One VM, one int.
+    network = network_client(emu)
+    written = {r.name: r for r in network.security_rules.list("rg-app", "nsg-web-01")}
+    jit = {name: r for name, r in written.items() if "JIT Network Access rule" in (r.description or "")}
+    assert len(jit) == 3, sorted(written)
+    deny22 = next(r for r in jit.values() if r.access == "Deny" and r.destination_port_range == "22")
+    deny3389 = next(r for r in jit.values() if r.access == "Deny" and r.destination_port_range == "3389")
+    allow22 = next(r for r in jit.values() if r.access == "Allow")
+    for name in jit:
+        network.security_rules.begin_delete("rg-app", "nsg-web-01", name).result()
+    legacy_deny = "SecurityCenter-JITRule_-838343494_2A2380183DD74A759135DB6C37DBFBD4"
+    legacy_allow = "SecurityCenter-JITRule--838343494-8C18BF8921F041989344B4F1E3A0C370"
+    current_deny = "MicrosoftDefenderForCloud-JITRule_-838343494_545C5DBC675443D3BF179EFD1EF8254D"
+    of_vm = "for policy 'default' of VM 'vm-web-01'."
+    sdk_rule(network, "nsg-web-01", legacy_deny, deny22, f"ASC JIT Network Access rule {of_vm}")
+    sdk_rule(network, "nsg-web-01", current_deny, deny3389, f"MDC JIT Network Access rule {of_vm}")
+    sdk_rule(
+        network,
+        "nsg-web-01",
+        legacy_allow,
+        allow22,
+        f"ASC JIT Network Access rule created by an initiation request {of_vm}",
+    )
+    # Look-alikes: the documentation's placeholder read literally, and a lower-case hex part.
+    placeholder = "MicrosoftDefenderForCloud-JITRule_-1234567-545C5DBC675443D3BF179EFD1EF8254D"
+    lower = "MicrosoftDefenderForCloud-JITRule_-838343494_545c5dbc675443d3bf179efd1ef8254e"
+    deny22.priority, deny3389.priority = 3000, 3001
+    sdk_rule(network, "nsg-web-01", placeholder, deny22, f"MDC JIT Network Access rule {of_vm}")
+    sdk_rule(network, "nsg-web-01", lower, deny3389, f"MDC JIT Network Access rule {of_vm}")
+
+    result = facts(owner_env, resource_group="rg-app", virtual_machines=["vm-web-01"])
+    got = {(r["name"], r["kind"], r["naming"], r["state"]) for r in result["rules"]}
+    assert got == {
+        (legacy_deny, "deny", "legacy", "active"),
+        (current_deny, "deny", "current", "active"),
+        (legacy_allow, "allow", "legacy", "active"),
+        (placeholder, "unknown", None, "orphaned"),
+        (lower, "unknown", None, "orphaned"),
+    }, result["rules"]
+    assert result["missing"] == []
+    lookalike = next(r for r in result["rules"] if r["name"] == lower)
+    assert "does not follow JIT's naming" in lookalike["reasons"][0]
