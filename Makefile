@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 PYTEST := $(BIN)/python -m pytest -p no:cacheprovider
 export PATH := $(BIN):$(PATH)
 
-.PHONY: setup demo test lint unit emulator-test sanity integration integration-oldest packaging changelog bench clean
+.PHONY: setup demo test lint unit emulator-test sanity integration integration-oldest packaging changelog dist bench clean
 
 setup: $(STAMP)
 
@@ -70,6 +70,12 @@ integration-oldest: $(OLDEST)/.installed
 # rendered module docs (tests/packaging, see docs/development.md).
 packaging: setup
 	$(PYTEST) -q tests/packaging
+
+# The collection tarball and the emulator's wheel and sdist, in .build/dist (docs/installing.md).
+dist: setup
+	rm -rf .build/dist
+	$(BIN)/ansible-galaxy collection build --output-path .build/dist
+	$(BIN)/python -m build --outdir .build/dist emulator
 
 # CHANGELOG.rst from changelogs/ (after `antsibull-changelog release --version X`, see docs/development.md).
 changelog: setup

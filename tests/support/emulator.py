@@ -15,8 +15,15 @@ from typing import Any
 class EmulatorProcess:
     """`jit-emulator serve` in a subprocess; stopped with SIGTERM."""
 
-    def __init__(self, state: str | None = None, world: str | None = None, page_size: int | None = None) -> None:
-        cmd = [sys.executable, "-m", "jit_emulator", "serve"]
+    def __init__(
+        self,
+        state: str | None = None,
+        world: str | None = None,
+        page_size: int | None = None,
+        command: list[str] | None = None,
+    ) -> None:
+        # command: how to start jit-emulator (default: this Python's jit_emulator package).
+        cmd = [*(command or [sys.executable, "-m", "jit_emulator"]), "serve"]
         if state:
             cmd += ["--state", state]
         if world:
