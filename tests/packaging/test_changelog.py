@@ -78,6 +78,16 @@ def test_uncommitted_changes_are_checked_too(repo: Path) -> None:
     assert _check(repo).returncode == 0
 
 
+def test_a_late_fragment_is_accepted_only_when_listed_and_present(repo: Path) -> None:
+    _commit(repo, "forgot it", {"plugins/a.py": "1\n"})
+    short = _git(repo, "log", "-1", "--format=%h").strip()
+    assert _check(repo).returncode == 1
+    _commit(repo, "late fragment", {"changelogs/late-fragments.txt": f"{short} changelogs/fragments/a.yml\n"})
+    assert _check(repo).returncode == 1  # the listed fragment does not exist yet
+    _commit(repo, "the fragment", {"changelogs/fragments/a.yml": "bugfixes: [a]\n"})
+    assert _check(repo).returncode == 0
+
+
 def test_a_new_release_resets_the_rule(repo: Path) -> None:
     _commit(repo, "no fragment", {"plugins/a.py": "1\n"})
     assert _check(repo).returncode == 1
