@@ -374,10 +374,12 @@ def _prefixes_from_wire(data: Mapping[str, Any]) -> tuple[str, ...]:
 
 
 def _is_subset(requested: str | Sequence[str], allowed: str | Sequence[str]) -> bool:
-    """True if every requested source lies inside the allowed ones ("*" allowed contains everything).
+    """True if every requested source lies inside one of the allowed ones ("*" allowed contains everything).
 
-    Adjacent allowed networks count together (10.0.0.0/25 + 10.0.0.128/25 contain 10.0.0.0/24);
-    IPv4 and IPv6 never contain each other; a requested "*" only fits an allowed "*".
+    Each requested prefix must fit inside a single allowed prefix: 10.0.0.0/24 is not inside 10.0.0.0/25 +
+    10.0.0.128/25. Whether Azure joins adjacent allowed prefixes is not recorded, and this pre-check must
+    never be looser than Azure's (tests/contract/jit.yml, source_subsets). IPv4 and IPv6 never contain each
+    other; a requested "*" only fits an allowed "*".
     """
     requested_items = [requested] if isinstance(requested, str) else list(requested)
     allowed_items = [allowed] if isinstance(allowed, str) else list(allowed)
@@ -392,13 +394,12 @@ def _is_subset(requested: str | Sequence[str], allowed: str | Sequence[str]) -> 
         except ValueError:
             continue
         by_version[network.version].append(network)
-    collapsed = {version: list(ipaddress.collapse_addresses(nets)) for version, nets in by_version.items()}
     for item in requested_items:
         try:
             network = ipaddress.ip_network(item.strip(), strict=False)
         except ValueError:
             return False
-        if not any(network.subnet_of(candidate) for candidate in collapsed[network.version]):
+        if not any(network.subnet_of(candidate) for candidate in by_version[network.version]):
             return False
     return True
 
