@@ -172,7 +172,7 @@ def one(rules: list[dict[str, Any]], vms: list[_VmTarget], now: datetime = NOW):
 
 @pytest.mark.parametrize("name", [None, 42, ["SecurityCenter-JITRule"]])
 def test_rule_kind_of_a_non_string_is_none(name: object) -> None:
-    # Real names and look-alikes are the contract's (tests/contract/jit.yml, test_contract.py).
+    # Real names and look-alikes are the contract's (tests/contract/jit.yml, test_jit_contract.py).
     assert _jit_rule_kind(name) is None
 
 
