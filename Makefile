@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 PYTEST := $(BIN)/python -m pytest -p no:cacheprovider
 export PATH := $(BIN):$(PATH)
 
-.PHONY: setup demo test lint unit emulator-test sanity integration integration-oldest packaging changelog dist bench clean
+.PHONY: setup demo test lint unit emulator-test sanity integration integration-oldest packaging changelog docs dist bench clean
 
 setup: $(STAMP)
 
@@ -70,6 +70,16 @@ integration-oldest: $(OLDEST)/.installed
 # rendered module docs (tests/packaging, see docs/development.md).
 packaging: setup
 	$(PYTEST) -q tests/packaging
+
+# Module and role docs rendered as plain RST (GitHub shows it) in docs/collection, from the collection's own
+# docs via ansible-doc; tests/packaging/test_module_docs.py fails when they are stale.
+docs: setup
+	mkdir -p .build/collections/ansible_collections/azsecops
+	ln -sfn $(CURDIR) .build/collections/ansible_collections/azsecops/jit
+	rm -rf docs/collection && mkdir -p docs/collection
+	ANSIBLE_COLLECTIONS_PATH=$(CURDIR)/.build/collections ANSIBLE_COLLECTIONS_SCAN_SYS_PATH=false \
+	  $(BIN)/antsibull-docs collection --use-current --squash-hierarchy --output-format simplified-rst \
+	  --fail-on-error --no-add-antsibull-docs-version --dest-dir docs/collection azsecops.jit
 
 # The collection tarball and the emulator's wheel and sdist, in .build/dist (docs/installing.md).
 dist: setup
