@@ -69,7 +69,7 @@ integration-oldest: $(OLDEST)/.installed
 # What users install: the changelog, the collection tarball, the emulator's wheel, the EE build context, the
 # rendered module docs (tests/packaging, see docs/development.md).
 packaging: setup
-	$(PYTEST) -q tests/packaging
+	$(PYTEST) -q -n 2 tests/packaging
 
 # Module and role docs rendered as plain RST (GitHub shows it) in docs/collection, from the collection's own
 # docs via ansible-doc; tests/packaging/test_module_docs.py fails when they are stale.
