@@ -52,7 +52,7 @@ def test_settings(env: Env) -> None:
 
 def test_state_summary(env: Env) -> None:
     state = env.control("GET", "state").json()
-    assert state["resources"]["microsoft.compute/virtualmachines"] == 7
+    assert state["resources"]["microsoft.compute/virtualmachines"] == 9
     assert state["grants"] == {}
     assert state["settings"]["page_size"] == 10
 
