@@ -90,6 +90,8 @@ options:
     description:
       - Skip Microsoft Entra instance discovery (and authority validation), as needed for private or
         disconnected clouds. Environment variable C(AZURE_DISABLE_INSTANCE_DISCOVERY) (V(true)/V(false)).
+      - When not set, it is V(true) for a O(cloud_environment) given as a Resource Manager URL (the login
+        endpoint comes from that cloud's metadata) and V(false) for the named clouds.
     type: bool
   api_retries:
     description:

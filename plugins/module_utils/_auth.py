@@ -17,7 +17,9 @@ bugs fixed:
   CA bundle (``ca_bundle``, REQUESTS_CA_BUNDLE, SSL_CERT_FILE) is passed on; verification is never
   silently off;
 * a ``cloud_environment`` URL is resolved from the ARM metadata endpoint (2022-09-01 object or list,
-  falling back to the 2015-01-01 shape) instead of crashing.
+  falling back to the 2015-01-01 shape) instead of crashing;
+* for such a cloud, Entra instance discovery is off unless ``disable_instance_discovery`` says otherwise
+  (``_instance_discovery_disabled``), so the five variables AWX's credential injects are enough.
 """
 
 from __future__ import annotations
@@ -127,6 +129,8 @@ class _Cloud:
     name: str
     resource_manager: str
     active_directory: str
+    # True when the endpoints were read from the cloud's own metadata (cloud_environment was a URL).
+    from_metadata: bool = False
 
     def __post_init__(self) -> None:
         for attribute in ("resource_manager", "active_directory"):
@@ -171,7 +175,8 @@ class _AuthSettings:
     adfs_authority_url: str | None = None
     x509_certificate_path: str | None = None
     thumbprint: str | None = None
-    disable_instance_discovery: bool = False
+    # None: not set anywhere; the cloud decides (_instance_discovery_disabled).
+    disable_instance_discovery: bool | None = None
     ca_bundle: str | None = None
     profile: str | None = None
     origin: str = ""
@@ -446,7 +451,7 @@ def _resolve_settings(
         )
     discovery_raw = pick("disable_instance_discovery")
     disable_discovery = (
-        False
+        None
         if discovery_raw is None
         else _parse_bool(discovery_raw, _setting_name("disable_instance_discovery", p, values, source, profile, path))
     )
@@ -598,6 +603,7 @@ def _cloud_from_arm_metadata(data: Any, base: str, value: str) -> _Cloud | None:
         name=str(chosen.get("name") or value),
         resource_manager=_https_endpoint(resource_manager, "resourceManager", value),
         active_directory=_https_endpoint(login, "authentication.loginEndpoint", value),
+        from_metadata=True,
     )
 
 
@@ -613,6 +619,7 @@ def _cloud_from_legacy_metadata(data: Any, base: str, value: str) -> _Cloud | No
         name=value,
         resource_manager=base + "/",
         active_directory=_https_endpoint(login, "authentication.loginEndpoint", value),
+        from_metadata=True,
     )
 
 
@@ -657,6 +664,28 @@ def _scrub(text: str, settings: _AuthSettings) -> str:
     return text
 
 
+def _instance_discovery_disabled(settings: _AuthSettings, cloud: _Cloud) -> bool:
+    """Whether azure-identity skips Entra instance discovery (MSAL's ``instance_discovery=False``).
+
+    An explicit setting (parameter, AZURE_DISABLE_INSTANCE_DISCOVERY, the INI key) always wins. Unset, it
+    is off for a cloud read from a metadata URL and on (azure-identity's default) for the named clouds.
+    Why: MSAL asks https://login.microsoftonline.com/common/discovery/instance about any authority host
+    it does not know (its WELL_KNOWN_AUTHORITY_HOSTS, the public and national clouds); that endpoint knows
+    Microsoft's clouds only, so a private cloud's login host gets ``invalid_instance`` and an air-gapped one
+    (no route to login.microsoftonline.com) a connection error. azure-identity documents the switch for
+    exactly this case ("private clouds or Azure Stack"; it also turns off authority validation). Here the
+    authority is not user-typed: it is the loginEndpoint of the metadata that the configured Resource
+    Manager URL served over verified TLS, which is what validation would otherwise vouch for. For the
+    named clouds MSAL skips discovery anyway (their hosts are well known), so nothing changes for them.
+    Sources: https://learn.microsoft.com/python/api/azure-identity/azure.identity.clientsecretcredential
+    (disable_instance_discovery) and MSAL Python's ``instance_discovery`` parameter
+    (https://learn.microsoft.com/python/api/msal/msal.application.clientapplication).
+    """
+    if settings.disable_instance_discovery is not None:
+        return settings.disable_instance_discovery
+    return cloud.from_metadata
+
+
 def _build_credential(settings: _AuthSettings, cloud: _Cloud) -> Any:
     """An azure-identity credential for the settings (a TokenCredential). No network at construction.
 
@@ -674,7 +703,7 @@ def _build_credential(settings: _AuthSettings, cloud: _Cloud) -> Any:
     verify = settings.connection_verify
     common: dict[str, Any] = {
         "authority": settings.adfs_authority_url or cloud.active_directory,
-        "disable_instance_discovery": settings.disable_instance_discovery,
+        "disable_instance_discovery": _instance_discovery_disabled(settings, cloud),
         "connection_verify": verify,
     }
     try:

@@ -120,6 +120,14 @@ def _hint(code: str | None, message: str) -> str | None:
         return "the tenant was not found: check tenant and cloud_environment"
     if "CERTIFICATE_VERIFY_FAILED" in message or "certificate verify failed" in message:
         return "TLS verification failed: set ca_bundle (or REQUESTS_CA_BUNDLE) to the CA that signed the endpoint"
+    if "invalid_instance" in message or "login.microsoftonline.com" in message:
+        # MSAL's instance discovery asks login.microsoftonline.com about authority hosts it does not know.
+        return (
+            "Entra instance discovery failed: for a private, sovereign or air-gapped cloud set"
+            " AZURE_DISABLE_INSTANCE_DISCOVERY=true (disable_instance_discovery: true), or unset it and give"
+            " cloud_environment as the Resource Manager URL (then it is off by default); on the public cloud,"
+            " check that the controller reaches login.microsoftonline.com (DNS, HTTPS_PROXY)"
+        )
     return None
 
 

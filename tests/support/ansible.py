@@ -40,7 +40,6 @@ def awx_env(info: dict[str, Any], client_id: str | None = None, secret: str | No
         "AZURE_SECRET": secret or info["secret"],
         "AZURE_TENANT": info["tenant_id"],
         "AZURE_CLOUD_ENVIRONMENT": info["cloud_environment"],
-        "AZURE_DISABLE_INSTANCE_DISCOVERY": "true",
         "REQUESTS_CA_BUNDLE": info["ca_bundle"],
     }
 

@@ -26,6 +26,7 @@ from ansible_collections.azsecops.jit.plugins.module_utils._auth import (
     _build_credential,
     _Cloud,
     _default_fetch_json,
+    _instance_discovery_disabled,
     _mgmt_client_kwargs,
     _parse_bool,
     _resolve_cloud,
@@ -398,7 +399,7 @@ def test_bool_invalid_names_the_variable(home: dict) -> None:
 def test_bool_param_beats_env(home: dict) -> None:
     env = {**ENV_CREDS, "AZURE_DISABLE_INSTANCE_DISCOVERY": "true"}
     assert resolve(home, {"disable_instance_discovery": False}, env).disable_instance_discovery is False
-    assert resolve(home, {}, ENV_CREDS).disable_instance_discovery is False
+    assert resolve(home, {}, ENV_CREDS).disable_instance_discovery is None  # unset: the cloud decides
     # Ambient: credentials from parameters, the switch from the environment.
     assert resolve(home, PARAM_CREDS, {"AZURE_DISABLE_INSTANCE_DISCOVERY": "yes"}).disable_instance_discovery
 
@@ -591,7 +592,7 @@ def test_metadata_2022_object(value: str) -> None:
     fetch = FakeFetch({"2022-09-01": ARM_2022})
     cloud = _resolve_cloud(value, fetch)
     assert fetch.urls == ["https://127.0.0.1:8443/metadata/endpoints?api-version=2022-09-01"]
-    assert cloud == _Cloud("Emulator", "https://127.0.0.1:8443/", "https://127.0.0.1:8443/login/")
+    assert cloud == _Cloud("Emulator", "https://127.0.0.1:8443/", "https://127.0.0.1:8443/login/", from_metadata=True)
     assert cloud.token_scope == "https://127.0.0.1:8443/.default"
 
 
@@ -872,3 +873,26 @@ def test_env_names_match_azcollection() -> None:
     assert _ENV_NAMES["tenant"] == "AZURE_TENANT"
     assert _ENV_NAMES["cert_validation_mode"] == "AZURE_CERT_VALIDATION_MODE"
     assert len(_ENV_NAMES) == 13
+
+
+@pytest.mark.parametrize(
+    ("env_value", "from_metadata", "expected"),
+    [
+        (None, True, True),  # a metadata URL cloud: off by default (the five AWX variables suffice)
+        (None, False, False),  # a named cloud: azure-identity's default (MSAL knows those hosts)
+        ("false", True, False),  # an explicit setting always wins
+        ("true", False, True),
+    ],
+)
+def test_instance_discovery_default_follows_the_cloud(
+    home: dict, env_value: str | None, from_metadata: bool, expected: bool
+) -> None:
+    env = {**ENV_CREDS, **({"AZURE_DISABLE_INSTANCE_DISCOVERY": env_value} if env_value else {})}
+    cloud = _Cloud("c", "https://arm.example/", "https://login.example/", from_metadata=from_metadata)
+    assert _instance_discovery_disabled(resolve(home, {}, env), cloud) is expected
+
+
+def test_clouds_from_metadata_are_marked() -> None:
+    assert _resolve_cloud("https://arm.example", FakeFetch({"2022-09-01": ARM_2022})).from_metadata is True
+    assert _resolve_cloud("https://arm.example", FakeFetch({"2015-01-01": LEGACY_2015})).from_metadata is True
+    assert _resolve_cloud("AzureUSGovernment", never).from_metadata is False
