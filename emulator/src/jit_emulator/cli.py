@@ -15,6 +15,7 @@ import shutil
 import signal
 import sys
 import threading
+import time
 import urllib.parse
 from typing import Any
 
@@ -70,13 +71,20 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="client id or display name of a principal of the world (default: the built-in Owner)",
     )
+    env.add_argument(
+        "--wait",
+        type=float,
+        default=0,
+        metavar="SECONDS",
+        help="wait up to SECONDS for the emulator to be ready (after starting it in the background)",
+    )
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "env":
-        return _env(args.state, args.principal)
+        return _env(args.state, args.principal, args.wait)
     return _serve(args)
 
 
@@ -158,14 +166,20 @@ def _advertise(info: dict[str, Any], base: str, port: int) -> dict[str, Any]:
 
 
 def _write_private(path: str, text: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    # Written under another name and renamed: a reader polling for the file never sees half of it.
+    temp = f"{path}.{os.getpid()}.tmp"
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(text)
+    os.replace(temp, path)
 
 
-def _env(state: str, principal: str | None) -> int:
+def _env(state: str, principal: str | None, wait: float = 0) -> int:
     state = os.path.abspath(state)
     ready_file = state + READY_SUFFIX
+    deadline = time.monotonic() + wait
+    while not os.path.exists(ready_file) and time.monotonic() < deadline:
+        time.sleep(0.1)
     try:
         with open(ready_file, encoding="utf-8") as handle:
             info = json.load(handle)
