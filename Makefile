@@ -59,7 +59,7 @@ $(OLDEST)/.installed: tests/oldest.txt requirements.txt emulator/pyproject.toml
 	rm -rf $(OLDEST)
 	$(PYTHON) -m venv $(OLDEST)
 	$(OLDEST)/bin/python -m pip install --quiet --upgrade pip
-	$(OLDEST)/bin/python -m pip install --quiet -r tests/oldest.txt 'pytest>=8' 'pytest-xdist>=3.5' -e ./emulator
+	$(OLDEST)/bin/python -m pip install --quiet -r tests/oldest.txt 'pytest>=8' 'pytest-xdist>=3.5' 'ansible-runner>=2.3' -e ./emulator
 	touch $@
 
 integration-oldest: $(OLDEST)/.installed
