@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 PYTEST := $(BIN)/python -m pytest -p no:cacheprovider
 export PATH := $(BIN):$(PATH)
 
-.PHONY: setup demo test lint unit emulator-test sanity integration integration-oldest packaging changelog docs dist bench clean
+.PHONY: setup demo test lint unit emulator-test sanity integration integration-oldest packaging changelog docs docs-check dist bench clean
 
 setup: $(STAMP)
 
@@ -35,6 +35,7 @@ lint: setup
 	ANSIBLE_COLLECTIONS_PATH=$(CURDIR)/.build/collections $(BIN)/ansible-lint roles playbooks
 	$(BIN)/antsibull-changelog lint
 	$(BIN)/python scripts/check-changelog-fragments.py
+	$(MAKE) --no-print-directory docs-check
 
 unit: setup
 	$(PYTEST) -q tests/unit
@@ -73,13 +74,20 @@ packaging: setup
 
 # Module and role docs rendered as plain RST (GitHub shows it) in docs/collection, from the collection's own
 # docs via ansible-doc; tests/packaging/test_module_docs.py fails when they are stale.
-docs: setup
-	mkdir -p .build/collections/ansible_collections/azsecops
-	ln -sfn $(CURDIR) .build/collections/ansible_collections/azsecops/jit
-	rm -rf docs/collection && mkdir -p docs/collection
-	ANSIBLE_COLLECTIONS_PATH=$(CURDIR)/.build/collections ANSIBLE_COLLECTIONS_SCAN_SYS_PATH=false \
+RENDER_DOCS = mkdir -p .build/collections/ansible_collections/azsecops \
+	&& ln -sfn $(CURDIR) .build/collections/ansible_collections/azsecops/jit \
+	&& rm -rf $(1) && mkdir -p $(1) \
+	&& ANSIBLE_COLLECTIONS_PATH=$(CURDIR)/.build/collections ANSIBLE_COLLECTIONS_SCAN_SYS_PATH=false \
 	  $(BIN)/antsibull-docs collection --use-current --squash-hierarchy --output-format simplified-rst \
-	  --fail-on-error --no-add-antsibull-docs-version --dest-dir docs/collection azsecops.jit
+	  --fail-on-error --no-add-antsibull-docs-version --dest-dir $(1) azsecops.jit >/dev/null
+
+docs: setup
+	$(call RENDER_DOCS,docs/collection)
+
+# In make lint: a module or role whose docs changed without `make docs` fails here, before it lands.
+docs-check: setup
+	$(call RENDER_DOCS,.build/docs-check)
+	@diff -r docs/collection .build/docs-check >/dev/null || { echo "docs/collection is stale: run make docs"; exit 1; }
 
 # The collection tarball and the emulator's wheel and sdist, in .build/dist (docs/installing.md).
 dist: setup
