@@ -4,8 +4,9 @@
 
 The collection and the emulator implement the evaluation separately (the collection never imports the
 emulator); hypothesis holds them to the same verdict and the same deciding rule over random rule sets.
-The same agreement is checked over HTTPS, through the network SDK's begin_verify_ip_flow, in
-tests/integration/test_reachability.py.
+The emulator's `flow` module is what its IP flow verify answers with (emulator/tests/test_network_watcher.py
+drives that over HTTPS through the network SDK's begin_verify_ip_flow); jit_diagnose's integration tests
+compare the two on live grants.
 """
 
 from __future__ import annotations
