@@ -11,7 +11,7 @@ import subprocess
 import tarfile
 from pathlib import Path
 
-from conftest import BIN, REPO
+from conftest import BIN, JUNK, git_files
 from support.ansible import awx_env
 from support.emulator import EmulatorProcess
 
@@ -30,12 +30,10 @@ NOT_SHIPPED = ("docs/development.md", "docs/collection/")
 
 
 def _expected() -> set[str]:
-    """The files git knows (tracked, or new and not ignored) that the tarball must hold."""
-    out = subprocess.run(
-        ["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, check=True, capture_output=True, text=True
-    ).stdout
-    files = {f for f in out.splitlines() if (REPO / f).is_file()}
-    return {f for f in files if (f in SHIPPED_FILES or f.startswith(SHIPPED_DIRS)) and not f.startswith(NOT_SHIPPED)}
+    """The files git knows that the tarball must hold."""
+    return {
+        f for f in git_files() if (f in SHIPPED_FILES or f.startswith(SHIPPED_DIRS)) and not f.startswith(NOT_SHIPPED)
+    }
 
 
 def test_the_tarball_holds_what_users_need_and_nothing_else(tarball: Path) -> None:
@@ -56,6 +54,7 @@ def test_the_tarball_holds_what_users_need_and_nothing_else(tarball: Path) -> No
     ):
         assert needed in files
     # Never a key, a CA or an emulator state (`make demo` leaves them in .demo/), a cache or a test.
+    assert not files & set(JUNK)
     assert not [
         f for f in files if f.endswith((".pem", ".sqlite", ".pyc")) or f.startswith(("tests/", ".", "emulator/"))
     ]
