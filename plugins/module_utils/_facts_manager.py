@@ -34,6 +34,7 @@ from ._nsg import (
     _DRIFTED,
     _EXPIRED,
     _ORPHANED,
+    _SHADOWED,
     _firewall_jit_rules,
     _Grant,
     _grants_from_policy,
@@ -42,6 +43,7 @@ from ._nsg import (
     _Missing,
     _missing_result,
     _nsg_jit_rules,
+    _nsg_open_rules,
     _request_row,
     _Verdict,
     _verdict_result,
@@ -162,6 +164,51 @@ class _FactsManager:
         self.module = module
         self.params = module.params
         self.warnings: list[str] = []
+        self.unreadable: list[dict[str, Any]] = []
+
+    def _list_policies(self, rg: str | None, scope: str) -> list[dict[str, Any]]:
+        """The policies in scope, from ONE subscription-wide list call.
+
+        A VM's policy may live in another resource group than the VM (Azure keeps it where it was created),
+        so with ``resource_group`` the subscription's list is read and kept are the policies of the group
+        (whole) and, from policies elsewhere, the entries of VMs in the group. A principal that may list
+        only the group's policies gets those, and the gap is reported in ``unreadable``.
+        """
+        clients = self.module.clients
+        try:
+            everything = clients.list_policies(None)
+        except Exception as exc:
+            if not rg or not _is_denied(exc):
+                self.module.fail_azure(exc, f"list the JIT policies of {scope}")
+            self.unreadable.append(
+                {
+                    "resource_type": "JIT policies",
+                    "scope": "the subscription",
+                    "reason": _reason(_message(exc)),
+                    "effect": f"policies in other resource groups that list VMs of {rg} are unknown",
+                }
+            )
+            try:
+                return clients.list_policies(rg)
+            except Exception as exc2:
+                self.module.fail_azure(exc2, f"list the JIT policies of {scope}")
+        if not rg:
+            return everything
+        wanted = rg.lower()
+        kept: list[dict[str, Any]] = []
+        for policy in everything:
+            if _rg_of(str(policy.get("id") or "")).lower() == wanted:
+                kept.append(policy)
+                continue
+            props = policy.get("properties") or {}
+            vms = [
+                vm
+                for vm in props.get("virtualMachines") or []
+                if isinstance(vm, dict) and _rg_of(str(vm.get("id") or "")).lower() == wanted
+            ]
+            if vms:
+                kept.append({**policy, "properties": {**props, "virtualMachines": vms}})
+        return kept
 
     # -- input -------------------------------------------------------------------------------------------
     def _validate(self) -> list[tuple[str, str]]:
@@ -190,10 +237,7 @@ class _FactsManager:
         rg: str | None = p.get("resource_group")
         clients = self.module.clients
         scope = f"resource group {rg}" if rg else "the subscription"
-        try:
-            policies = clients.list_policies(rg)
-        except Exception as exc:
-            self.module.fail_azure(exc, f"list the JIT policies of {scope}")
+        policies = self._list_policies(rg, scope)
 
         view = _FactsView(clients)
         try:
@@ -207,14 +251,30 @@ class _FactsManager:
             policy_vms = self._policy_vms(policies)
             selected = self._select(filters, policy_vms, view, rg)
             paths = view.resolve(selected.values())
+            # A filtered VM that is gone but still in a policy: its rules stay on the NSGs of its resource
+            # group (where they are looked for; one list call per group) until someone removes them.
+            gone = sorted(
+                {
+                    _rg_of(key)
+                    for key in selected
+                    if key in policy_vms and key not in view.vms and view.read(_VMS, _rg_of(key))
+                }
+            )
+            if filters:
+                for gone_rg in gone:
+                    view.load_nsgs(gone_rg)
         except Exception as exc:
             self.module.fail_azure(exc, f"read the VMs and network security groups of {scope}")
         now = clients.now()
 
         targets = self._targets(policies, policy_vms, view, paths)
         selected_keys = set(selected) if filters else None
-        verdicts, missing = self._judge(view, targets, paths, selected_keys, rg, now)
-        self._warn_unread(view, paths, selected, filters)
+        extra = {key for key in view.nsgs if _rg_of(key).lower() in {g.lower() for g in gone}} if filters else set()
+        verdicts, missing = self._judge(view, targets, paths, selected_keys, rg, now, extra)
+        stale = _stale_entries(targets, selected_keys)
+        for entry in stale:
+            self.warnings.append(f"{entry['reason']}; {entry['fix']}")
+        self._warn_unread(view, paths, selected, filters, {_vm_key(e["vm"]["id"]) for e in stale})
 
         rules = [
             _verdict_result(v, self._scope(v.vm, v.container_id, paths, view), self._name(v, view)) for v in verdicts
@@ -227,12 +287,15 @@ class _FactsManager:
             for row in (_policy_result(policy, selected_keys) for policy in policies)
             if selected_keys is None or row["virtual_machines"]
         ]
-        summary = _summary(policy_rows, rules, requests, missing_rows)
+        unreadable = _unreadable(view, self.unreadable)
+        summary = _summary(policy_rows, rules, requests, missing_rows, unreadable, stale)
         facts = {
             "policies": policy_rows,
             "requests": requests,
             "rules": rules,
             "missing": missing_rows,
+            "stale_entries": stale,
+            "unreadable": unreadable,
             "summary": summary,
             "warnings": list(self.warnings),
         }
@@ -332,6 +395,7 @@ class _FactsManager:
         selected: set[str] | None,
         rg: str | None,
         now: Any,
+        extra_nsgs: set[str] | None = None,
     ) -> tuple[list[_Verdict], list[_Missing]]:
         """Judge the NSGs and firewalls in scope: those on the selected VMs' paths, and (without a VM filter)
         every one of the resource group or subscription, so that rules of vanished VMs show up."""
@@ -352,13 +416,15 @@ class _FactsManager:
                 managed = bool(((body.get("properties") or {}).get("firewallPolicy") or {}).get("id"))
                 if (rg is None or _rg_of(key) == rg.lower()) and not managed:
                     firewall_keys[key] = None
+        for key in sorted(extra_nsgs or ()):
+            nsg_keys[key] = None
         verdicts: list[_Verdict] = []
         missing: list[_Missing] = []
         for key in nsg_keys:
             nsg = view.nsgs.get(key)
             if nsg is None:
                 continue
-            found, lacking = _judge_nsg(str(nsg["id"]), _nsg_jit_rules(nsg), targets, now)
+            found, lacking = _judge_nsg(str(nsg["id"]), _nsg_jit_rules(nsg), targets, now, _nsg_open_rules(nsg))
             verdicts.extend(found)
             missing.extend(lacking)
         for key in firewall_keys:
@@ -419,7 +485,12 @@ class _FactsManager:
 
     # -- what could not be read ---------------------------------------------------------------------------------
     def _warn_unread(
-        self, view: _FactsView, paths: dict[str, _VmNetwork], selected: dict[str, str], filters: list[Any]
+        self,
+        view: _FactsView,
+        paths: dict[str, _VmNetwork],
+        selected: dict[str, str],
+        filters: list[Any],
+        stale: set[str] | None = None,
     ) -> None:
         for where, message in sorted(view.denied.items()):
             kind, _sep, place = where.partition(" in ")
@@ -468,7 +539,7 @@ class _FactsManager:
             self.warnings.append(f"{text} ({reason})")
         if filters:
             for key, vm_id in selected.items():
-                if key not in paths and key not in view.vms:
+                if key not in paths and key not in view.vms and key not in (stale or set()):
                     self.warnings.append(f"virtual_machines: VM {vm_id} was not found; it has no rules to report")
 
 
@@ -487,13 +558,62 @@ def _firewall_ip(view: _FactsView, firewall: dict[str, Any]) -> str | None:
     return None
 
 
+def _unreadable(view: _FactsView, earlier: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every scope that could not be read, one row each: a credential that cannot read NSGs is never a green run."""
+    rows = list(earlier)
+    for where, message in sorted(view.denied.items()):
+        kind, _sep, place = where.partition(" in ")
+        rows.append(
+            {
+                "resource_type": kind,
+                "scope": "the subscription" if place == "the subscription" else f"resource group {place}",
+                "reason": _reason(message),
+                "effect": f"JIT rules that depend on the {kind} there are unknown",
+            }
+        )
+    return rows
+
+
+def _reason(message: str) -> str:
+    action = _denied_action(message)
+    return f"the principal lacks {action}, which Reader grants" if action else f"Azure said: {message}"
+
+
+def _stale_entries(targets: list[_VmTarget], selected: set[str] | None) -> list[dict[str, Any]]:
+    """Policy entries of VMs that no longer exist, with the way to clear them."""
+    rows = []
+    for vm in targets:
+        if vm.exists or not vm.policy_id or (selected is not None and vm.key not in selected):
+            continue
+        policy_rg = _rg_of(vm.policy_id)
+        rows.append(
+            {
+                "policy": {"name": vm.policy_name, "id": vm.policy_id},
+                "vm": {"name": vm.display_name, "id": vm.id},
+                "reason": (
+                    f"VM {vm.display_name} no longer exists but JIT policy '{vm.policy_name}' (resource group "
+                    f"{policy_rg}) still lists it, and Azure refuses every later change to that policy with "
+                    "VirtualMachineNotFound"
+                ),
+                "fix": (
+                    f"remove the entry with azsecops.jit.jit_policy (resource_group: {policy_rg}, name: "
+                    f"{vm.policy_name}, virtual_machines: [{{id: {vm.id}}}], state: absent), or run jit_policy "
+                    "with remove_missing_vms: true"
+                ),
+            }
+        )
+    return rows
+
+
 def _summary(
     policies: list[dict[str, Any]],
     rules: list[dict[str, Any]],
     requests: list[dict[str, Any]],
     missing: list[dict[str, Any]],
+    unreadable: list[dict[str, Any]] | None = None,
+    stale: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    by_state = dict.fromkeys((_ACTIVE, _EXPIRED, _ORPHANED, _DRIFTED), 0)
+    by_state = dict.fromkeys((_ACTIVE, _EXPIRED, _ORPHANED, _DRIFTED, _SHADOWED), 0)
     by_kind: dict[str, int] = {}
     for rule in rules:
         by_state[rule["state"]] = by_state.get(rule["state"], 0) + 1
@@ -503,6 +623,16 @@ def _summary(
         by_status[row["status"]] = by_status.get(row["status"], 0) + 1
     in_policies = {
         _vm_key(vm["id"]) for policy in policies for vm in policy["virtual_machines"] if isinstance(vm.get("id"), str)
+    }
+    problems = {
+        "missing_deny": sum(1 for m in missing if m["kind"] == "deny"),
+        "missing_allow": sum(1 for m in missing if m["kind"] in ("allow", "dnat")),
+        "shadowed": sum(1 for rule in rules if rule.get("shadowed_by")),
+        "expired": by_state[_EXPIRED],
+        "drifted": by_state[_DRIFTED],
+        "orphaned": by_state[_ORPHANED],
+        "unreadable": len(unreadable or []),
+        "stale_entries": len(stale or []),
     }
     return {
         "policies": len(policies),
@@ -514,4 +644,5 @@ def _summary(
             "by_status": by_status,
         },
         "missing": len(missing),
+        "problems": {**problems, "total": sum(problems.values())},
     }

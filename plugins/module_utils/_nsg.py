@@ -25,12 +25,18 @@ States of a JIT rule, the checklist of seed 000 automated:
   from the policy (deny: access Deny, source any, the policy port's protocol) or from the request
   (allow: access Allow, the request's sources; DNAT: the mapped port, the private IP and the port).
 
+* ``shadowed``: a deny rule that matches its policy, but an Allow rule JIT did not write comes first on the
+  same NSG (lower priority number) and lets the port in (NSG rules are evaluated by priority and the first
+  match wins, https://learn.microsoft.com/azure/virtual-network/network-security-groups-overview#security-rules),
+  so the port is open whatever JIT says.
+
 Every verdict carries ``reasons``: what differs, in words.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -55,7 +61,8 @@ _ACTIVE = "active"
 _EXPIRED = "expired"
 _ORPHANED = "orphaned"
 _DRIFTED = "drifted"
-_STATES = (_ACTIVE, _EXPIRED, _ORPHANED, _DRIFTED)
+_SHADOWED = "shadowed"
+_STATES = (_ACTIVE, _EXPIRED, _ORPHANED, _DRIFTED, _SHADOWED)
 
 _DNAT = "dnat"
 
@@ -249,6 +256,73 @@ def _nsg_jit_rules(nsg: Mapping[str, Any]) -> list[_NsgRule]:
     rules = (nsg.get("properties") or {}).get("securityRules") or []
     read = [_read_nsg_rule(rule) for rule in rules if isinstance(rule, Mapping)]
     return [rule for rule in read if rule.kind is not None]
+
+
+def _nsg_open_rules(nsg: Mapping[str, Any]) -> list[_NsgRule]:
+    """The inbound Allow rules of an NSG that JIT did not write (hand-made, look-alikes included).
+
+    Default rules (priority 65000 and up) come after every JIT deny rule (at most 4096) and are left out.
+    A rule aimed at application security groups carries ``"asg"`` as a destination: which VMs the group
+    holds is not read, so such a rule is taken to reach the VM.
+    """
+    found = []
+    for raw in (nsg.get("properties") or {}).get("securityRules") or []:
+        if not isinstance(raw, Mapping):
+            continue
+        rule = _read_nsg_rule(raw)
+        if rule.kind in (_DENY, _ALLOW) or rule.access.lower() != "allow" or rule.direction.lower() != "inbound":
+            continue
+        nested = raw.get("properties")
+        props: Mapping[str, Any] = nested if isinstance(nested, Mapping) else raw
+        if props.get("destinationApplicationSecurityGroups"):
+            rule = dataclasses.replace(rule, destinations=(*rule.destinations, "asg"))
+        found.append(rule)
+    return found
+
+
+def _reaches(rule: _NsgRule, private_ip: str | None) -> bool:
+    """True when the rule's destinations include the VM's private IP (or may: ``*``, VirtualNetwork, an ASG)."""
+    for destination in rule.destinations:
+        text = destination.strip()
+        if text.lower() in ("*", "any", "virtualnetwork", "asg"):
+            return True
+        if private_ip is None:
+            continue
+        try:
+            if ipaddress.ip_address(private_ip) in ipaddress.ip_network(text, strict=False):
+                return True
+        except ValueError:
+            continue
+    return False
+
+
+def _lets_in(rule: _NsgRule, port: int, protocol: str | None, private_ip: str | None) -> bool:
+    """True when an Allow rule admits ``port`` of the VM for (part of) the deny rule's protocol."""
+    mine = _protocol_key(rule.protocol)
+    theirs = _protocol_key(protocol or _ANY)
+    if mine not in ("TCP", "UDP", _ANY) or not (mine == _ANY or theirs == _ANY or mine == theirs):
+        return False
+    return _ports_cover(rule.ports, port) and _reaches(rule, private_ip)
+
+
+def _shadowing_rule(
+    deny: _NsgRule, port: int, protocol: str | None, private_ip: str | None, open_rules: Sequence[_NsgRule]
+) -> _NsgRule | None:
+    """The first Allow rule evaluated before ``deny`` that lets the port in, or None."""
+    if deny.priority is None:
+        return None
+    earlier = [r for r in open_rules if r.priority is not None and r.priority < deny.priority]
+    for rule in sorted(earlier, key=lambda r: r.priority or 0):
+        if _lets_in(rule, port, protocol, private_ip):
+            return rule
+    return None
+
+
+def _shadow_reason(rule: _NsgRule, port: int) -> str:
+    return (
+        f"rule {rule.name} (priority {rule.priority}, Allow from {_say_prefixes(list(rule.sources))}) lets port {port} "
+        "in before this deny rule: JIT does not protect the port until that rule is removed or moved after it"
+    )
 
 
 def _strings(value: object) -> tuple[str, ...]:
@@ -501,6 +575,7 @@ class _Verdict:
     state: str
     reasons: list[str]
     port: int | None = None  # the policy or requested port the rule stands for, when paired
+    shadowed_by: _NsgRule | None = None  # the Allow rule that admits the port first (deny rules)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -737,7 +812,11 @@ def _grant_verdict(
 
 
 def _judge_nsg(
-    nsg_id: str, rules: Sequence[_NsgRule], vms: Sequence[_VmTarget], now: datetime
+    nsg_id: str,
+    rules: Sequence[_NsgRule],
+    vms: Sequence[_VmTarget],
+    now: datetime,
+    open_rules: Sequence[_NsgRule] = (),
 ) -> tuple[list[_Verdict], list[_Missing]]:
     """Judge the JIT rules of one NSG, and list the JIT rules it lacks.
 
@@ -770,7 +849,7 @@ def _judge_nsg(
         vm = owners[vm_key]
         deny = [(i, r) for i, r in items if r.kind == _DENY]
         allow = [(i, r) for i, r in items if r.kind == _ALLOW]
-        verdicts.update(_judge_deny(nsg_id, vm, deny))
+        verdicts.update(_judge_deny(nsg_id, vm, deny, open_rules))
         verdicts.update(_judge_allow(nsg_id, vm, allow, now))
     for vm in on_path:
         if not vm.policy_id:
@@ -809,7 +888,9 @@ def _live_grants(vm: _VmTarget, now: datetime) -> list[_Grant]:
     return [live[number] for number in sorted(live)]
 
 
-def _judge_deny(nsg_id: str, vm: _VmTarget, items: Sequence[tuple[int, _NsgRule]]) -> dict[int, _Verdict]:
+def _judge_deny(
+    nsg_id: str, vm: _VmTarget, items: Sequence[tuple[int, _NsgRule]], open_rules: Sequence[_NsgRule] = ()
+) -> dict[int, _Verdict]:
     wanted = [number for number, _protocol in vm.ports]
     exact, drifted, _free = _pair_by_port([(i, _single_port(r.ports)) for i, r in items], wanted)
     verdicts: dict[int, _Verdict] = {}
@@ -831,6 +912,12 @@ def _judge_deny(nsg_id: str, vm: _VmTarget, items: Sequence[tuple[int, _NsgRule]
         else:
             reasons = _deny_reasons(rule, vm, number)
             verdict = _Verdict(rule, nsg_id, vm, None, _DRIFTED if reasons else _ACTIVE, reasons, number)
+            shadow = _shadowing_rule(rule, number, vm.protocol_of(number), vm.private_ip, open_rules)
+            if shadow is not None:
+                verdict.shadowed_by = shadow
+                verdict.reasons = [*reasons, _shadow_reason(shadow, number)]
+                if not reasons:
+                    verdict.state = _SHADOWED
         verdicts[index] = verdict
     return verdicts
 
@@ -1013,6 +1100,12 @@ def _verdict_result(verdict: _Verdict, scope: str | None, container_name: str | 
     )
     result["state"] = verdict.state
     result["reasons"] = list(verdict.reasons)
+    shadow = verdict.shadowed_by
+    result["shadowed_by"] = (
+        {"name": shadow.name, "priority": shadow.priority, "sources": list(shadow.sources), "id": shadow.id or None}
+        if shadow is not None
+        else None
+    )
     return result
 
 

@@ -18,7 +18,15 @@ description:
     but the rule is still there. V(orphaned) means nothing stands behind the rule (its VM is gone or not
     behind that NSG, the VM is in no policy, the port is not in the policy, no request opened the port, or
     the name only looks like JIT's). V(drifted) means its port, protocol, source, destination (which must
-    be the VM's private IP) or access differ from the policy or the request. Each rule says why in C(reasons).
+    be the VM's private IP) or access differ from the policy or the request. V(shadowed) means a deny rule matches
+    its policy but an Allow rule JIT did not write comes first on the same NSG and lets the port in (for example
+    an allow from the Internet at priority 300), so the port is open anyway. Each rule says why in C(reasons).
+  - With O(resource_group), the policies are still read with one subscription-wide list call, because a VM's
+    policy may live in another resource group; such a policy is reported with the entries of the group's VMs,
+    and their rules are not orphaned. A principal that may only list the group's policies gets those, and the gap
+    is listed in RV(unreadable).
+  - What the credential cannot read is listed in RV(unreadable) and counted in RV(summary.problems), never
+    reported as "no problem".
   - JIT deny rules are named C(<prefix>_<int>_<32 upper-case hex>) and allow rules C(<prefix>-<int>-<32 upper-case
     hex>), where C(<int>) is a signed 32-bit integer shared by one VM's rules, for example
     C(MicrosoftDefenderForCloud-JITRule_-1151891693_545C5DBC675443D3BF179EFD1EF8254D). Any other name is not JIT's.
@@ -584,7 +592,7 @@ rules:
           returned: always
           sample: UserRequested
     state:
-      description: V(active), V(expired), V(orphaned) or V(drifted) (see the module description).
+      description: V(active), V(expired), V(orphaned), V(drifted) or V(shadowed) (see the module description).
       type: str
       returned: always
       sample: active
@@ -594,6 +602,39 @@ rules:
       elements: str
       returned: always
       sample: ["destination is 10.10.2.9, not the VM's private IP 10.10.2.4"]
+    shadowed_by:
+      description:
+        - For a deny rule, the first Allow rule JIT did not write that comes before it on the same NSG (a lower
+          priority number) and lets its port in for its VM; null when there is none. NSG rules are evaluated by
+          priority and the first match wins, so the port is open whatever JIT says.
+        - A deny rule that otherwise matches its policy is in state V(shadowed); a drifted one stays V(drifted) and
+          gets this rule in its reasons too.
+      type: dict
+      returned: always
+      sample:
+        name: allow-ssh-internet
+        priority: 300
+        sources: [Internet]
+        id: "/subscriptions/0000/resourceGroups/rg-app/providers/Microsoft.Network/networkSecurityGroups/nsg-web-01/\
+          securityRules/allow-ssh-internet"
+      contains:
+        name:
+          description: Name of the Allow rule.
+          type: str
+          returned: always
+        priority:
+          description: Its priority.
+          type: int
+          returned: always
+        sources:
+          description: Its sources.
+          type: list
+          elements: str
+          returned: always
+        id:
+          description: Its resource id.
+          type: str
+          returned: always
 missing:
   description:
     - JIT rules that should exist but do not. These are the deny rule of a policy port on each NSG of the VM,
@@ -689,16 +730,86 @@ missing:
       type: str
       returned: always
       sample: no JIT deny rule for port 22 of VM vm-web-01
+stale_entries:
+  description:
+    - Policy entries of VMs that no longer exist. Azure refuses every later change to such a policy with
+      C(VirtualMachineNotFound), so each entry says how to clear it. The VM's rules are still listed in RV(rules),
+      as V(orphaned), also when O(virtual_machines) names only that VM.
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - policy:
+        name: default
+        id: "/subscriptions/0000/resourceGroups/rg-app/providers/Microsoft.Security/locations/westeurope/\
+          jitNetworkAccessPolicies/default"
+      vm:
+        name: vm-old-01
+        id: /subscriptions/0000/resourceGroups/rg-app/providers/Microsoft.Compute/virtualMachines/vm-old-01
+      reason: VM vm-old-01 no longer exists but JIT policy 'default' (resource group rg-app) still lists it, ...
+      fix: >-
+        remove the entry with azsecops.jit.jit_policy (..., state: absent),
+        or run jit_policy with remove_missing_vms: true
+  contains:
+    policy:
+      description: The policy holding the entry (C(name), C(id)).
+      type: dict
+      returned: always
+    vm:
+      description: The VM that no longer exists (C(name), C(id)).
+      type: dict
+      returned: always
+    reason:
+      description: What is wrong, in words.
+      type: str
+      returned: always
+    fix:
+      description: How to clear the entry.
+      type: str
+      returned: always
+unreadable:
+  description:
+    - Every scope the credential could not read, one row each. Rules there are unknown, so a run with rows here is
+      never a clean bill of health (RV(summary.problems.unreadable) counts them).
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - resource_type: network security groups
+      scope: resource group rg-app
+      reason: the principal lacks Microsoft.Network/networkSecurityGroups/read, which Reader grants
+      effect: JIT rules that depend on the network security groups there are unknown
+  contains:
+    resource_type:
+      description: What could not be read (for example C(network security groups), C(JIT policies)).
+      type: str
+      returned: always
+    scope:
+      description: Where (C(the subscription) or C(resource group <name>)).
+      type: str
+      returned: always
+    reason:
+      description: Why, naming the missing permission when Azure says which.
+      type: str
+      returned: always
+    effect:
+      description: What is unknown as a result.
+      type: str
+      returned: always
 summary:
-  description: Counts.
+  description:
+    - Counts. RV(summary.problems) counts what leaves a VM less protected than its policy says; a compliance check
+      fails on C(summary.problems.total > 0).
   returned: always
   type: dict
   sample:
     policies: 1
     virtual_machines: 3
-    rules: {total: 5, active: 3, expired: 0, orphaned: 1, drifted: 1, by_kind: {deny: 4, allow: 1}}
+    rules: {total: 5, active: 3, expired: 0, orphaned: 1, drifted: 1, shadowed: 0, by_kind: {deny: 4, allow: 1}}
     requests: {total: 1, active: 1, by_status: {Initiated: 1}}
     missing: 0
+    problems: {missing_deny: 0, missing_allow: 0, shadowed: 0, expired: 0, drifted: 1, orphaned: 1, unreadable: 0,
+               stale_entries: 0, total: 2}
   contains:
     policies:
       description: Number of policies returned.
@@ -712,10 +823,11 @@ summary:
       sample: 3
     rules:
       description:
-        - Rules by state (C(total), C(active), C(expired), C(orphaned), C(drifted)) and by kind (C(by_kind)).
+        - Rules by state (C(total), C(active), C(expired), C(orphaned), C(drifted), C(shadowed)) and by kind
+          (C(by_kind)).
       type: dict
       returned: always
-      sample: {total: 5, active: 3, expired: 0, orphaned: 1, drifted: 1, by_kind: {deny: 4, allow: 1}}
+      sample: {total: 5, active: 3, expired: 0, orphaned: 1, drifted: 1, shadowed: 0, by_kind: {deny: 4, allow: 1}}
     requests:
       description:
         - Request rows returned (C(total)), those granting access now (C(active)), and by status (C(by_status)).
@@ -727,6 +839,48 @@ summary:
       type: int
       returned: always
       sample: 0
+    problems:
+      description: What is really missing, each counted once.
+      type: dict
+      returned: always
+      contains:
+        missing_deny:
+          description: Deny rules a policy port needs and no NSG on the VM's path holds (deleted by hand, for example).
+          type: int
+          returned: always
+        missing_allow:
+          description: Allow or DNAT rules a live request needs and that are not there.
+          type: int
+          returned: always
+        shadowed:
+          description: Deny rules an earlier Allow rule of the same NSG makes useless (see RV(rules[].shadowed_by)).
+          type: int
+          returned: always
+        expired:
+          description: Allow or DNAT rules whose request ended but which are still there.
+          type: int
+          returned: always
+        drifted:
+          description: Rules in state V(drifted).
+          type: int
+          returned: always
+        orphaned:
+          description: Rules in state V(orphaned).
+          type: int
+          returned: always
+        unreadable:
+          description: Rows of RV(unreadable).
+          type: int
+          returned: always
+        stale_entries:
+          description: Rows of RV(stale_entries).
+          type: int
+          returned: always
+        total:
+          description: The sum of the counts above.
+          type: int
+          returned: always
+
 ansible_facts:
   description: The same results as a fact.
   returned: always
@@ -734,7 +888,8 @@ ansible_facts:
   contains:
     azure_jit:
       description:
-        - RV(policies), RV(requests), RV(rules), RV(missing) and RV(summary) as above, plus C(warnings).
+        - RV(policies), RV(requests), RV(rules), RV(missing), RV(stale_entries), RV(unreadable) and RV(summary) as
+          above, plus C(warnings).
         - C(warnings) lists what could not be read (the same messages as the task's warnings), for example
           NSGs whose rules are unknown because the principal may not read them.
       type: dict
@@ -744,12 +899,16 @@ ansible_facts:
         requests: []
         rules: []
         missing: []
+        stale_entries: []
+        unreadable: []
         summary:
           policies: 0
           virtual_machines: 0
-          rules: {total: 0, active: 0, expired: 0, orphaned: 0, drifted: 0, by_kind: {}}
+          rules: {total: 0, active: 0, expired: 0, orphaned: 0, drifted: 0, shadowed: 0, by_kind: {}}
           requests: {total: 0, active: 0, by_status: {}}
           missing: 0
+          problems: {missing_deny: 0, missing_allow: 0, shadowed: 0, expired: 0, drifted: 0, orphaned: 0,
+                     unreadable: 0, stale_entries: 0, total: 0}
         warnings:
           - cannot read the network security groups of resource group rg-app, so JIT rules on nsg-web-01 are unknown
 """

@@ -699,3 +699,177 @@ def test_legacy_and_current_names_side_by_side_are_each_classified(
     assert result["missing"] == []
     lookalike = next(r for r in result["rules"] if r["name"] == lower)
     assert "does not follow JIT's naming" in lookalike["reasons"][0]
+
+
+# -- what protection is really missing (issue: no false green) -----------------------------------------------
+
+REPO = __import__("pathlib").Path(__file__).resolve().parents[2]
+
+
+def report_playbook(tmp_path: Any, env: dict[str, str], *extra: str) -> Any:
+    """playbooks/report.yml as users run it, with -e jit_fail_on_problems=true."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from support.ansible import collections_path
+
+    cmd = [
+        str(Path(sys.executable).parent / "ansible-playbook"),
+        str(REPO / "playbooks" / "report.yml"),
+        "-e",
+        "jit_fail_on_problems=true",
+        "-e",
+        f"jit_report_dir={tmp_path}",
+        "-e",
+        "jit_resource_group=rg-app",
+        *extra,
+    ]
+    full_env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("AZURE_")},
+        "ANSIBLE_COLLECTIONS_PATH": collections_path(),
+        "ANSIBLE_NOCOLOR": "1",
+        "ANSIBLE_LOCALHOST_WARNING": "0",
+        **env,
+    }
+    return subprocess.run(cmd, env=full_env, capture_output=True, text=True, timeout=300, check=False)
+
+
+def test_an_earlier_allow_from_the_internet_shadows_the_deny_rule(
+    onboarded: EmulatorProcess, owner_env: dict[str, str], tmp_path: Any
+) -> None:
+    emu = onboarded
+    before = facts(owner_env, resource_group="rg-app", virtual_machines=["vm-web-01"])
+    assert before["summary"]["problems"]["total"] == 0, before["summary"]
+    clean = report_playbook(tmp_path / "clean", owner_env)
+    assert clean.returncode == 0, clean.stdout[-3000:] + clean.stderr[-2000:]
+
+    put_rule(
+        emu,
+        "nsg-web-01",
+        {
+            "name": "allow-ssh-internet",
+            "properties": {
+                "protocol": "Tcp",
+                "sourcePortRange": "*",
+                "destinationPortRange": "22",
+                "sourceAddressPrefix": "Internet",
+                "destinationAddressPrefix": "*",
+                "access": "Allow",
+                "priority": 300,
+                "direction": "Inbound",
+            },
+        },
+    )
+    emu.clear_requests()
+    result = facts(owner_env, resource_group="rg-app", virtual_machines=["vm-web-01"])
+    deny = next(r for r in result["rules"] if r["kind"] == "deny" and r["vm"]["name"] == "vm-web-01")
+    assert deny["state"] == "shadowed"
+    assert deny["shadowed_by"]["name"] == "allow-ssh-internet" and deny["shadowed_by"]["priority"] == 300
+    assert "allow-ssh-internet (priority 300, Allow from Internet) lets port 22 in" in deny["reasons"][0]
+    assert result["summary"]["problems"]["shadowed"] == 1
+    assert result["summary"]["rules"]["shadowed"] == 1
+    # Reading the NSG's other rules costs nothing more: the same list calls.
+    assert all(c["method"] == "GET" for c in emu.requests())
+
+    failed = report_playbook(tmp_path / "shadowed", owner_env)
+    assert failed.returncode != 0, failed.stdout[-3000:]
+    assert "JIT report findings: shadowed" in failed.stdout
+    assert "allow-ssh-internet" in (tmp_path / "shadowed" / "jit-report.json").read_text()
+
+
+def test_a_deleted_deny_rule_is_missing_and_fails_the_report(
+    onboarded: EmulatorProcess, owner_env: dict[str, str], tmp_path: Any
+) -> None:
+    emu = onboarded
+    rule = jit_rule(emu, "nsg-web-01", "deny", "vm-web-01")
+    emu.arm("DELETE", f"{nsg_path(emu, 'nsg-web-01')}/securityRules/{rule['name']}", NET_API)
+    result = facts(owner_env, resource_group="rg-app")
+    assert [(m["kind"], m["vm"]["name"], m["port"]) for m in result["missing"]] == [("deny", "vm-web-01", 22)]
+    assert result["summary"]["problems"]["missing_deny"] == 1
+    failed = report_playbook(tmp_path, owner_env)
+    assert failed.returncode != 0, failed.stdout[-3000:]
+
+
+def test_a_credential_that_cannot_read_nsgs_is_not_green(
+    onboarded: EmulatorProcess, requester_env: dict[str, str], tmp_path: Any
+) -> None:
+    result = facts(requester_env, resource_group="rg-app")
+    assert result["rules"] == [] and result["missing"] == []
+    kinds = {row["resource_type"] for row in result["unreadable"]}
+    assert "network security groups" in kinds, result["unreadable"]
+    nsg_row = next(row for row in result["unreadable"] if row["resource_type"] == "network security groups")
+    assert nsg_row["scope"] == "resource group rg-app"
+    assert "Microsoft.Network/networkSecurityGroups/read" in nsg_row["reason"]
+    assert result["summary"]["problems"]["unreadable"] == len(result["unreadable"]) >= 1
+    failed = report_playbook(tmp_path, requester_env)
+    assert failed.returncode != 0, failed.stdout[-3000:]
+    assert "No drifted or orphaned JIT rule" not in failed.stdout
+
+
+def test_a_deleted_vm_keeps_its_rules_and_its_stale_entry_named(
+    onboarded: EmulatorProcess, owner_env: dict[str, str]
+) -> None:
+    emu = onboarded
+    emu.arm("DELETE", vm_id(emu, "vm-web-01"), COMPUTE_API)
+    one = facts(owner_env, resource_group="rg-app", virtual_machines=["vm-web-01"])
+    names = {(r["kind"], r["nsg"]["name"], r["state"]) for r in one["rules"]}
+    assert names == {("deny", "nsg-web-01", "orphaned")}, one["rules"]
+    assert "no longer exists (policy 'default' still lists it)" in one["rules"][0]["reasons"][0]
+    [entry] = one["stale_entries"]
+    assert entry["vm"]["name"] == "vm-web-01" and entry["policy"]["name"] == "default"
+    assert "VirtualMachineNotFound" in entry["reason"]
+    assert "state: absent" in entry["fix"] and "remove_missing_vms: true" in entry["fix"]
+    assert one["summary"]["problems"]["stale_entries"] == 1
+    assert not [w for w in one["warnings"] if "was not found; it has no rules to report" in w]
+    assert [w for w in one["warnings"] if "vm-web-01 no longer exists" in w]
+
+    emu.clear_requests()
+    two = facts(owner_env, resource_group="rg-app", virtual_machines=["vm-web-01", "vm-win-01"])
+    two_calls = sorted((c["method"], c["path"]) for c in emu.requests())
+    emu.clear_requests()
+    every = facts(owner_env, resource_group="rg-app", virtual_machines=RG_APP_VMS)
+    every_calls = sorted((c["method"], c["path"]) for c in emu.requests())
+    assert every_calls == two_calls and len(every_calls) == 5  # 2 VMs or all VMs of the group: the same calls
+    assert len(every["stale_entries"]) == len(two["stale_entries"]) == 1
+
+
+def test_a_policy_in_another_resource_group_is_found_and_its_rules_are_not_orphaned(
+    emu: EmulatorProcess, owner_env: dict[str, str]
+) -> None:
+    location = "westeurope"
+    policy_id = (
+        f"{rg_path(emu, 'rg-data')}/providers/Microsoft.Security/locations/{location}/jitNetworkAccessPolicies/ops"
+    )
+    body = {
+        "kind": "Basic",
+        "properties": {
+            "virtualMachines": [
+                {
+                    "id": vm_id(emu, "vm-web-01"),
+                    "ports": [
+                        {
+                            "number": 22,
+                            "protocol": "TCP",
+                            "allowedSourceAddressPrefix": "203.0.113.0/24",
+                            "maxRequestAccessDuration": "PT3H",
+                        }
+                    ],
+                }
+            ]
+        },
+    }
+    emu.arm("PUT", policy_id, JIT_API, body)
+    emu.clear_requests()
+    result = facts(owner_env, resource_group="rg-app", virtual_machines=["vm-web-01"])
+    deny = [r for r in result["rules"] if r["kind"] == "deny"]
+    assert [(r["state"], r["policy"]["name"]) for r in deny] == [("active", "ops")], result["rules"]
+    assert [p["resource_group"] for p in result["policies"]] == ["rg-data"]
+    assert result["summary"]["problems"]["total"] == 0
+    policy_calls = [c for c in emu.requests() if "jitNetworkAccessPolicies" in c["path"]]
+    assert [c["path"].split("/providers/")[0] for c in policy_calls] == [
+        f"/subscriptions/{emu.info['subscription_id']}"
+    ]
+    whole = facts(owner_env, resource_group="rg-app")
+    assert not [r for r in whole["rules"] if r["vm"] and r["vm"]["name"] == "vm-web-01" and r["state"] != "active"]

@@ -749,3 +749,56 @@ def test_dnat_rule_of_a_vm_not_behind_the_firewall_is_orphaned() -> None:
     assert verdicts[0].state == "orphaned"
     assert verdicts[0].reasons == ["VM vm-fw-01 is not behind this firewall (it is not on the VM's NIC or subnet)"]
     assert missing == []
+
+
+# ---------------------------------------------------------------------------------------------------
+# Shadowing: an earlier Allow rule of the same NSG lets the port in
+# ---------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("allow", "shadowed"),
+    [
+        ({"priority": 300, "source": "Internet", "destination": "*"}, True),
+        ({"priority": 300, "source": "*", "destination": "10.0.0.4"}, True),
+        ({"priority": 300, "source": "*", "destination": "10.0.0.0/24"}, True),
+        ({"priority": 300, "source": "*", "destination": "VirtualNetwork"}, True),
+        ({"priority": 300, "source": "*", "destination": "10.0.1.0/24"}, False),  # another subnet
+        ({"priority": 300, "source": "*", "destination": "*", "port": "3389"}, False),  # another port
+        ({"priority": 300, "source": "*", "destination": "*", "port": "20-30"}, True),
+        ({"priority": 300, "source": "*", "destination": "*", "protocol": "Udp"}, False),  # the deny is TCP
+        ({"priority": 300, "source": "*", "destination": "*", "protocol": "Icmp"}, False),
+        ({"priority": 4000, "source": "*", "destination": "*"}, False),  # after the deny rule
+        ({"priority": 300, "source": "*", "destination": "*", "access": "Deny"}, False),
+        ({"priority": 300, "source": "*", "destination": "*", "direction": "Outbound"}, False),
+    ],
+)
+def test_an_earlier_allow_rule_shadows_the_deny_rule(allow: dict[str, Any], shadowed: bool) -> None:
+    from ansible_collections.azsecops.jit.plugins.module_utils._nsg import _nsg_open_rules
+
+    deny = nsg_rule(DENY_NAME, port="22", priority=1000, access="Deny", source="*", destination="10.0.0.4")
+    other = {
+        "name": "hand-made",
+        "properties": {
+            "priority": allow["priority"],
+            "direction": allow.get("direction", "Inbound"),
+            "access": allow.get("access", "Allow"),
+            "protocol": allow.get("protocol", "Tcp"),
+            "destinationPortRange": allow.get("port", "22"),
+            "sourceAddressPrefix": allow["source"],
+            "destinationAddressPrefix": allow["destination"],
+        },
+    }
+    nsg = {"id": NSG_ID, "properties": {"securityRules": [other, deny]}}
+    vm = _VmTarget(
+        id=vm_id("vm-web-01"),
+        private_ip="10.0.0.4",
+        nsgs=(NSG_ID.lower(),),
+        policy_id=POLICY_ID,
+        policy_name="default",
+        ports=((22, "TCP"),),
+    )
+    verdicts, _missing = _judge_nsg(NSG_ID, _nsg_jit_rules(nsg), [vm], NOW, _nsg_open_rules(nsg))
+    [verdict] = verdicts
+    assert verdict.state == ("shadowed" if shadowed else "active"), verdict.reasons
+    assert (verdict.shadowed_by is not None) is shadowed
