@@ -161,6 +161,10 @@ def main() -> int:
         step("Two hours later (the emulator's clock moves): the accesses expired, their allow rules are gone")
         print("emulator clock now", emu.advance("2h"))
         playbook("report.yml", owner, *rg_app, "-e", f"jit_report_dir={state_dir / 'report-later'}")
+        later = json.loads((state_dir / "report-later" / "jit-report.json").read_text())
+        for row in later["history"]:
+            print(f"{row['outcome']}: {row['vm']}:{row['port']} ({row['requestor']}, {row['justification'] or '-'})")
+        print(f"\n{BOLD}The HTML report: {state_dir / 'report-later' / 'jit-report.html'}{RESET}")
     finally:
         step("Stopping the emulator")
         emu.stop()

@@ -181,21 +181,29 @@ def bench_access(tmp: Path) -> list[str]:
 
 
 def main() -> int:
+    # `roles_bench.py onboard` or `roles_bench.py access` runs one part; the other part's last figures are kept.
+    parts = sys.argv[1:] or ["onboard", "access"]
+    saved = REPO / ".build" / "bench"
+    saved.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
-        access = bench_access(Path(tmp))
-        print("\n".join(access))
-        onboard = bench_onboard(Path(tmp))
-        print("\n".join(onboard))
+        for part, bench in (("onboard", bench_onboard), ("access", bench_access)):
+            if part in parts:
+                lines = bench(Path(tmp))
+                print("\n".join(lines))
+                (saved / f"{part}.md").write_text("\n".join(lines))
+    onboard = (saved / "onboard.md").read_text().splitlines() if (saved / "onboard.md").exists() else []
+    access = (saved / "access.md").read_text().splitlines() if (saved / "access.md").exists() else []
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     head = [
         "# Benchmarks of the roles",
         "",
         f"Written by `make bench` (tests/bench/roles_bench.py) on {stamp}, {os.cpu_count()} CPUs, against",
         "jit-emulator over HTTPS with the real SDKs. Calls and writes come from the emulator's request log;",
-        "times are wall-clock seconds of whole `ansible-playbook` runs, comparable only within one run.",
+        "times are wall-clock seconds of whole `ansible-playbook` runs, comparable only within one run",
+        f"(load average at the end: {os.getloadavg()[0]:.1f}).",
         "",
     ]
-    OUT.write_text("\n".join(head + onboard + access))
+    OUT.write_text("\n".join([*head, *onboard, "", *access, ""]))
     print(f"wrote {OUT.relative_to(REPO)}")
     return 0
 
