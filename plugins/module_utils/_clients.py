@@ -9,6 +9,7 @@ Azure's clock rather than the controller's.
 
 from __future__ import annotations
 
+import base64
 import email.utils
 import json
 from datetime import datetime, timezone
@@ -103,6 +104,19 @@ class _AzureClients:
     def now(self) -> datetime:
         """Azure's time as its last response reported it (the controller's only before any call)."""
         return self.server_time or datetime.now(timezone.utc)
+
+    def token_claims(self) -> dict[str, Any]:
+        """The claims of this run's Resource Manager token (already cached by the credential: no extra call).
+
+        Only read to name the caller as Azure records it (a user's `upn`); never verified, never logged.
+        """
+        token = self.credential.get_token(self.cloud.token_scope).token
+        try:
+            payload = token.split(".")[1]
+            claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        except (IndexError, ValueError):
+            return {}
+        return claims if isinstance(claims, dict) else {}
 
     # -- plain ARM requests --------------------------------------------------------------------------------
     def _url(self, path_or_url: str, api_version: str | None) -> str:

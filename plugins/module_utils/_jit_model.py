@@ -746,6 +746,20 @@ def _vm_id(subscription: str, resource_group: str, name: str, field: str = "virt
     )
 
 
+def _vm_entries(value: object) -> object:
+    """`virtual_machines` as users write it: VM entries, or VM names (a list of strings, or one string of
+    comma-separated names, which is what an AWX survey's text field sends) become entries by name.
+
+    Anything else is returned unchanged for the argument spec to judge.
+    """
+    if isinstance(value, str):
+        names = [name.strip() for name in value.split(",")]
+        return [{"name": name} for name in names if name]
+    if isinstance(value, list):
+        return [{"name": item.strip()} if isinstance(item, str) else item for item in value]
+    return value
+
+
 def _vm_key(vm_id: str) -> str:
     """ARM ids are case-insensitive: compare them lower-cased."""
     return vm_id.strip().rstrip("/").lower()

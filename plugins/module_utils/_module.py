@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 from typing import Any, NoReturn
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
@@ -30,6 +31,7 @@ _RETRY_SPEC: dict[str, dict[str, Any]] = {
     "api_retry_timeout": {"type": "int", "default": 300},
 }
 _VERSION = "0.1.0"
+_SUBSCRIPTION_RE = re.compile(r"[0-9A-Fa-f]{8}-(?:[0-9A-Fa-f]{4}-){3}[0-9A-Fa-f]{12}")
 
 
 def _auth_argument_spec() -> dict[str, dict[str, Any]]:
@@ -46,6 +48,9 @@ class _AzureJitModule:
         self.check_mode: bool = self.module.check_mode
         self.diff_mode: bool = bool(self.module._diff)
         self._clients: _AzureClients | None = None
+        for name in _RETRY_SPEC:
+            if self.params[name] is not None and self.params[name] < 0:
+                self.fail(f"{name}: {self.params[name]} is negative; use 0 or more (api_retries 0 means no retry)")
         for import_name, package in _REQUIRED_LIBS:
             if importlib.util.find_spec(import_name.split(".", maxsplit=1)[0]) is None or not _has(import_name):
                 self.module.fail_json(msg=missing_required_lib(package))
@@ -70,6 +75,13 @@ class _AzureJitModule:
                 "the credentials. Use ca_bundle to trust a private CA instead."
             )
         subscription = settings.subscription_id or self._cli_subscription()
+        if not _SUBSCRIPTION_RE.fullmatch(subscription.strip()):
+            # Checked here, where it is read, so a bad value is blamed on the subscription and not on the
+            # first VM id built from it.
+            self.fail(
+                f"subscription_id (or AZURE_SUBSCRIPTION_ID): {subscription!r} is not a subscription id; use the "
+                "subscription's GUID, e.g. 00000000-0000-0000-0000-000000000000 (az account show --query id)"
+            )
         return _AzureClients(
             settings,
             cloud,

@@ -14,6 +14,7 @@ import time
 from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
+from ._deny_rules import _judge_port
 from ._errors import _error_fields, _is_denied
 from ._jit_model import (
     _PORTAL_DEFAULT_PORTS,
@@ -31,6 +32,7 @@ from ._jit_model import (
     _VmEntry,
 )
 from ._locks import _LockTimeout, _policy_lock
+from ._network_view import _NetworkView
 
 if TYPE_CHECKING:  # only for types: unit tests drive the managers with a small fake module
     from ._module import _AzureJitModule
@@ -57,11 +59,12 @@ class _PolicyManager:
         self._rg_vms: dict[str, list[dict[str, Any]] | None] = {}
         self._rg_policies: list[dict[str, Any]] = []
         self._own: set[str] = set()
+        self._restore: list[str] | None = None
 
     # -- input -------------------------------------------------------------------------------------------
     def _desired(self, subscription_id: str) -> list[_Wanted]:
-        """Every VM entry, validated and normalised before any call; `ports_given` False keeps an existing
-        VM's ports (the task did not say which ports it wants)."""
+        """Every VM entry, validated and normalised before any call; `ports_given` False (no ports on the VM
+        nor on the task) keeps an existing VM's ports: the task did not say which ports it wants."""
         p = self.params
         present = p["state"] == "present"
         if p.get("ports") is not None and not p["ports"]:
@@ -75,8 +78,8 @@ class _PolicyManager:
         entries = []
         for index, raw in enumerate(p.get("virtual_machines") or []):
             item = dict(raw)
-            given = item.get("ports") is not None
-            if present and not given:
+            given = item.get("ports") is not None or p.get("ports") is not None
+            if present and item.get("ports") is None:
                 item["ports"] = default_ports
             entry = _VmEntry.from_params(
                 item,
@@ -283,7 +286,75 @@ class _PolicyManager:
         if stale:
             actions = [f"remove VM {name} (the VM no longer exists)" for name in stale] + plan.actions
             plan = dataclasses.replace(plan, changed=True, actions=actions)
+        if self._restore is None:
+            self._restore = self._check_rules(effective, existing_vms or [])
+        if self._restore and not self._writes and p["state"] == "present":
+            # A policy PUT makes Azure write every listed VM's deny rules again, so rewriting the policy
+            # as it is restores a deny rule someone deleted.
+            plan = dataclasses.replace(plan, changed=True, actions=plan.actions + self._restore)
         return plan, effective, stale
+
+    def _check_rules(self, effective: list[_VmEntry], existing_vms: list[dict[str, Any]]) -> list[str]:
+        """Read the NSGs of the task's VMs (list calls per resource group): deny rules missing for ports
+        already in the policy (returned as actions: the write restores them) and Allow rules that let a
+        JIT port in ahead of the deny rule (warnings naming the rule)."""
+        p = self.params
+        if not p["check_rules"] or p["state"] != "present" or not effective:
+            return []
+        view = _NetworkView(self.module.clients)
+        for rg, vms in self._rg_vms.items():
+            if vms is not None:  # already listed (remove_missing_vms): the view need not list them again
+                view.vms.update({str(vm["id"]).rstrip("/").lower(): vm for vm in vms})
+                view._loaded.add(("virtual machines", rg))
+        try:
+            paths = view.resolve([e.id for e in effective], with_nsgs=True)
+        except Exception as exc:
+            self.module.fail_azure(exc, "read the network security groups of the VMs (check_rules: false skips this)")
+        # The view listed the VMs of these resource groups: the VM checks before writing reuse that list.
+        seen: dict[str, list[dict[str, Any]]] = {e.id.split("/")[4].lower(): [] for e in effective}
+        for vm in view.vms.values():
+            seen.setdefault(str(vm.get("id", "")).split("/")[4].lower(), []).append(vm)
+        for rg, vms in seen.items():
+            if f"virtual machines in {rg}" not in view.denied and rg not in self._rg_vms:
+                self._rg_vms[rg] = vms
+        held = {_vm_key(str(v.get("id", ""))): v for v in existing_vms}
+        restore: list[str] = []
+        for entry in effective:
+            path = paths.get(entry.key)
+            if path is None or not path.private_ip:
+                continue
+            old = held.get(entry.key)
+            old_ports = {str(x.get("number")) for x in (old or {}).get("ports") or []}
+            for scope, nsg_id in path.nsg_ids:
+                nsg = view.nsg(nsg_id)
+                if nsg is None:
+                    continue
+                nsg_name = nsg_id.rsplit("/", 1)[-1]
+                for port in entry.ports:
+                    present, shadows = _judge_port(nsg, path.private_ip, port.number, port.protocol)
+                    if not present and str(port.number) in old_ports:
+                        restore.append(
+                            f"restore the deny rule of VM {entry.name} port {port.number} in {scope} NSG {nsg_name} "
+                            "(it was missing: the port was not closed)"
+                        )
+                    for shadow in shadows:
+                        where = (
+                            f"ahead of JIT's deny rule (priority {shadow.deny_priority})"
+                            if shadow.deny_priority is not None
+                            else "and Azure places JIT's deny rule after the rules already there for the port"
+                        )
+                        self.warnings.append(
+                            f"VM {entry.name} port {port.number} is open whatever JIT says: rule {shadow.rule} "
+                            f"(priority {shadow.priority}) in {scope} NSG {nsg_name} allows it from "
+                            f"{', '.join(shadow.sources) or 'any source'} {where}; remove that rule or narrow it"
+                        )
+        if view.denied:
+            self.warnings.append(
+                f"cannot read {', '.join(sorted(view.denied))}, so the VMs' deny rules were not checked (a missing one "
+                "is not restored, an NSG rule that lets a JIT port in first is not reported); Reader on those "
+                "resource groups adds the check"
+            )
+        return restore
 
     def _without_missing_vms(self, existing_vms: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[str]]:
         """Entries of VMs that exist (one VM list per resource group), and the names of those that do not."""
@@ -387,10 +458,10 @@ class _PolicyManager:
         if self.params["state"] != "present":
             return
         existing_vms = existing["properties"].get("virtualMachines", []) if existing else []
-        self._check_other_policies(existing, desired)
         self._check_new_vms(plan, existing_vms, [w.entry for w in desired], location)
         if existing is None and self.params.get("location"):
             self._check_location_choice(location)
+        self._check_other_policies(existing, desired)
 
     def _check_other_policies(self, existing: dict[str, Any] | None, desired: list[_Wanted]) -> None:
         """A VM belongs to one policy: say where it is before Azure answers 409 to our write."""

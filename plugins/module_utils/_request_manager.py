@@ -18,14 +18,17 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from ._errors import _is_denied
 from ._jit_model import (
     _check_duration_bounds,
     _check_policy_name,
+    _check_port_number,
     _check_resource_group,
     _JitValueError,
     _normalize_prefixes,
     _parse_duration,
     _parse_time,
+    _short_duration,
     _snake,
     _vm_key,
     _vm_name,
@@ -39,10 +42,15 @@ from ._request_model import (
     _covering_grant,
     _dnat_rule_names,
     _initiate_body,
+    _is_any_source,
+    _is_young,
     _plan_vm_ports,
     _PlannedPort,
     _recorded_request,
+    _result_time,
+    _superseded,
     _WantedPort,
+    _with_result_times,
 )
 
 if TYPE_CHECKING:  # only for types: unit tests drive the managers with a small fake module
@@ -62,6 +70,8 @@ class _RequestManager:
         _check_resource_group(p["resource_group"], "resource_group")
         if p.get("name"):
             _check_policy_name(p["name"], "name")
+        if p["wait_timeout"] < 0:
+            raise _JitValueError("wait_timeout", f"{p['wait_timeout']} is negative; use 0 or more seconds")
         out: list[tuple[str, list[_WantedPort] | None, str]] = []
         seen: dict[str, str] = {}
         for index, raw in enumerate(p["virtual_machines"]):
@@ -78,9 +88,16 @@ class _RequestManager:
             seen[entry.key] = field
             ports = None
             if raw.get("ports") is not None:
+                if not raw["ports"]:
+                    raise _JitValueError(
+                        f"{field}.ports",
+                        "is an empty list, which would request nothing; leave ports out to request every port of "
+                        "the VM in its policy, or list the ports",
+                    )
                 ports = []
                 for pindex, port in enumerate(raw["ports"]):
                     pfield = f"{field}.ports[{pindex}]"
+                    number = _check_port_number(port.get("number"), f"{pfield}.number")
                     sources = None
                     if port.get("allowed_source") is not None:
                         sources = _normalize_prefixes(port["allowed_source"], f"{pfield}.allowed_source")
@@ -89,7 +106,7 @@ class _RequestManager:
                         duration = _check_duration_bounds(
                             _parse_duration(port["duration"], f"{pfield}.duration"), f"{pfield}.duration"
                         )
-                    ports.append(_WantedPort(int(port["number"]), sources, duration))
+                    ports.append(_WantedPort(number, sources, duration))
             out.append((entry.id, ports, field))
         if not out:
             raise _JitValueError("virtual_machines", "lists no VM; list the VMs to open access to")
@@ -100,36 +117,40 @@ class _RequestManager:
     def _policies_for(
         self, wanted: list[tuple[str, list[_WantedPort] | None, str]]
     ) -> list[tuple[dict[str, Any], list[tuple[dict[str, Any], list[_WantedPort] | None, str]]]]:
-        """Group the VMs by the policy that holds them (one list call for the resource group)."""
+        """Group the VMs by the policy that holds them: one list call for the resource group, and one for
+        the subscription only when a VM's policy lives in another resource group."""
         p = self.params
         try:
-            policies = self.module.clients.list_policies(p["resource_group"])
+            policies = self._filtered(self.module.clients.list_policies(p["resource_group"]))
         except Exception as exc:
             self.module.fail_azure(exc, f"list the JIT policies of resource group {p['resource_group']}")
-        if p.get("location"):
-            policies = [x for x in policies if str(x.get("location", "")).lower() == p["location"].lower()]
-        if p.get("name"):
-            named = [x for x in policies if str(x.get("name", "")).lower() == p["name"].lower()]
-            if not named:
-                self.module.fail(
-                    f"JIT policy {p['name']} was not found in resource group {p['resource_group']}; create it with "
-                    "azsecops.jit.jit_policy, or check name and location (nothing was requested)"
+        searched = f"resource group {p['resource_group']}"
+        if any(not _holders(policies, vm_id) for vm_id, _ports, _field in wanted):
+            try:
+                policies = self._filtered(self.module.clients.list_policies(None))
+            except Exception as exc:
+                if not _is_denied(exc):
+                    self.module.fail_azure(exc, "list the JIT policies of the subscription")
+                self.warnings.append(
+                    "cannot list the JIT policies of the subscription (no Microsoft.Security/locations/"
+                    f"jitNetworkAccessPolicies/read on it), so only {searched} was searched"
                 )
-            policies = named
+            else:
+                searched = "the subscription"
+        if p.get("name") and not policies:
+            self.module.fail(
+                f"JIT policy {p['name']} was not found in {searched}; create it with azsecops.jit.jit_policy, or "
+                "check name and location (nothing was requested)"
+            )
         groups: dict[str, tuple[dict[str, Any], list[Any]]] = {}
         problems = []
         for vm_id, ports, field in wanted:
-            holders = [
-                (policy, vm)
-                for policy in policies
-                for vm in (policy.get("properties") or {}).get("virtualMachines") or []
-                if _vm_key(str(vm.get("id", ""))) == _vm_key(vm_id)
-            ]
+            holders = _holders(policies, vm_id)
             if not holders:
-                names = ", ".join(sorted(str(x.get("name")) for x in policies)) or "none"
+                names = ", ".join(sorted({str(x.get("name")) for x in policies})) or "none"
                 problems.append(
-                    f"{field}: VM {_vm_name(vm_id)} is not in any JIT policy of resource group {p['resource_group']}"
-                    f" (policies: {names}); add it with azsecops.jit.jit_policy"
+                    f"{field}: VM {_vm_name(vm_id)} is not in any JIT policy of {searched} (policies: {names}); add "
+                    "it with azsecops.jit.jit_policy"
                 )
                 continue
             if len(holders) > 1:
@@ -140,6 +161,15 @@ class _RequestManager:
         if problems:
             self.module.fail("; ".join(problems) + " (nothing was requested)")
         return list(groups.values())
+
+    def _filtered(self, policies: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        p = self.params
+        if p.get("location"):
+            wanted = p["location"].replace(" ", "").lower()
+            policies = [x for x in policies if str(x.get("location", "")).replace(" ", "").lower() == wanted]
+        if p.get("name"):
+            policies = [x for x in policies if str(x.get("name", "")).lower() == p["name"].lower()]
+        return policies
 
     # -- the run -------------------------------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
@@ -163,6 +193,17 @@ class _RequestManager:
             plans.append((policy, ports))
         if problems:
             self.module.fail("; ".join(problems) + " (nothing was requested)")
+        if p["reuse_active"]:
+            short = [x for _policy, ports in plans for x in ports if x.duration <= min_remaining]
+            if short:
+                which = ", ".join(
+                    f"VM {_vm_name(x.vm_id)} port {x.number} ({_short_duration(x.duration)})" for x in short
+                )
+                self.module.fail(
+                    f"min_remaining: {_short_duration(min_remaining)} is not shorter than the access requested for "
+                    f"{which}, so that access could never be reused and every run would request it again; use a "
+                    "min_remaining shorter than the duration (nothing was requested)"
+                )
 
         view = _NetworkView(self.module.clients)
         all_ports = [port for _policy, ports in plans for port in ports]
@@ -173,30 +214,40 @@ class _RequestManager:
         self._source_warnings(all_ports)
 
         reused: dict[tuple[str, int], _Grant] = {}
+        pending: dict[tuple[str, int], dict[str, Any]] = {}
         if p["reuse_active"]:
             for policy, ports in plans:
                 grants = _grants_from_policy(policy)
                 for port in ports:
                     grant = _covering_grant(grants, port, now, min_remaining)
-                    if grant is not None and self._rules_hold(view, paths, port, grant):
-                        reused[(_vm_key(port.vm_id), port.number)] = grant
+                    if grant is None:
+                        continue
+                    key = (_vm_key(port.vm_id), port.number)
+                    if self._rules_hold(view, paths, port, grant, now):
+                        reused[key] = grant
+                    elif _is_young(grant, now):
+                        # Requested moments ago (often by an earlier run with wait: false): Azure is still
+                        # writing its rules. Renewing would revoke it; wait for its rules instead.
+                        reused[key] = grant
+                        pending[key] = {"sources": list(grant.sources), "mapped_port": grant.mapped_port}
         to_request = [
             (policy, [x for x in ports if (_vm_key(x.vm_id), x.number) not in reused]) for policy, ports in plans
         ]
         to_request = [(policy, ports) for policy, ports in to_request if ports]
+        self._check_superseding(to_request, now)
         result: dict[str, Any] = {"changed": bool(to_request), "requests": [], "connections": []}
         responses: list[tuple[dict[str, Any], dict[str, Any]]] = []
         if to_request and not self.module.check_mode:
             for policy, ports in to_request:
                 responses.append((policy, self._initiate(policy, ports, now)))
             now = self.module.clients.now()
-        result["requests"] = [_snake(r) for _p, r in responses]
+        result["requests"] = [_snake(_with_result_times(r)) for _p, r in responses]
         if len(result["requests"]) == 1:
             result["request"] = result["requests"][0]
         my_ip = {(_vm_key(x.vm_id), x.number) for x in all_ports if x.sources is None}
         granted = self._granted(responses, my_ip)
-        if p["wait"] and responses:
-            self._wait(view, paths, granted, responses)
+        if p["wait"] and (responses or pending):
+            self._wait(view, paths, {**pending, **granted}, responses)
             now = self.module.clients.now()
         result["connections"] = self._connections(plans, reused, granted, paths, view, now)
         callers = sorted({g["source"] for g in granted.values() if g.get("my_ip") and g.get("source")})
@@ -237,6 +288,43 @@ class _RequestManager:
         except Exception as exc:
             self.module.fail_azure(exc, doing)
 
+    def _check_superseding(self, to_request: list[tuple[dict[str, Any], list[_PlannedPort]]], now: datetime) -> None:
+        """Azure revokes an active grant of a VM port when a newer request for it is made: say whose and what
+        they lose, or refuse (replace_active: false) before anything is requested."""
+        me = self._caller()
+        lines: list[str] = []
+        others = False
+        for policy, ports in to_request:
+            grants = _grants_from_policy(policy)
+            for port in ports:
+                for grant in _superseded(grants, port, now):
+                    who, someone_else = _whose(grant.requestor, me)
+                    others = others or someone_else
+                    end = grant.end or now
+                    left = _short_duration(timedelta(minutes=max(1, round((end - now).total_seconds() / 60))))
+                    lines.append(
+                        f"VM {_vm_name(port.vm_id)} port {port.number}: the active access of {who} from "
+                        f"{', '.join(grant.sources)} ({left} left, until {_result_time(grant.end or now)})"
+                    )
+        if not lines:
+            return
+        if others and not self.params["replace_active"]:
+            self.module.fail(
+                "replace_active is false and this request would end access someone else holds (Azure revokes the "
+                f"older grant of a VM port when a newer one is made): {'; '.join(lines)}. Wait until it ends, agree "
+                "with them, or set replace_active: true (nothing was requested)"
+            )
+        self.warnings.append(
+            "this request replaces, and so ends, " + "; ".join(lines) + " (Azure revokes the older grant of a VM "
+            "port when a newer one is made; set replace_active: false to refuse instead)"
+        )
+
+    def _caller(self) -> str | None:
+        """The signed-in user's name as Azure records it in `requestor`, or None for a service principal."""
+        claims = self.module.clients.token_claims()
+        name = claims.get("upn") or claims.get("unique_name") or claims.get("preferred_username")
+        return str(name) if name and claims.get("idtyp") != "app" else None
+
     def _granted(
         self, responses: list[tuple[dict[str, Any], dict[str, Any]]], my_ip: set[tuple[str, int]]
     ) -> dict[tuple[str, int], dict[str, Any]]:
@@ -259,7 +347,9 @@ class _RequestManager:
         return out
 
     # -- waiting for the rules ----------------------------------------------------------------------------
-    def _rules_hold(self, view: _NetworkView, paths: dict[str, _VmNetwork], port: _PlannedPort, grant: _Grant) -> bool:
+    def _rules_hold(
+        self, view: _NetworkView, paths: dict[str, _VmNetwork], port: _PlannedPort, grant: _Grant, now: datetime
+    ) -> bool:
         """An active grant is reusable only if its allow rules are still there (when we can see them)."""
         path = paths.get(_vm_key(port.vm_id))
         if path is None or not self.params["wait"]:
@@ -267,6 +357,8 @@ class _RequestManager:
         missing = self._missing(view, path, port.number, list(grant.sources), grant.mapped_port)
         if missing is None:
             return True
+        if missing and _is_young(grant, now):
+            return False  # the caller waits for a young grant's rules rather than renewing it
         if missing:
             self.warnings.append(
                 f"VM {path.name} port {port.number} has an active grant but its rules are gone "
@@ -439,10 +531,10 @@ class _RequestManager:
     def _source_warnings(self, ports: list[_PlannedPort]) -> None:
         for port in ports:
             name = _vm_name(port.vm_id)
-            if port.sources is not None and "*" in port.sources:
+            if port.sources is not None and _is_any_source(port.sources):
                 self.warnings.append(
-                    f"VM {name} port {port.number} is opened to any source (*): anyone on the Internet can reach it "
-                    "for the whole duration; give allowed_source"
+                    f"VM {name} port {port.number} is opened to any source ({', '.join(port.sources)}): anyone on "
+                    "the Internet can reach it for the whole duration; give allowed_source"
                 )
         if any(port.sources is None for port in ports):
             hint = _egress_hint(self.module.clients.cloud.resource_manager, os.environ)
@@ -452,6 +544,28 @@ class _RequestManager:
                     f'("My IP"), and {hint}; if your SSH/RDP traffic leaves through another address, give '
                     "allowed_source (the full range of your proxy or NAT)"
                 )
+
+
+def _holders(policies: list[dict[str, Any]], vm_id: str) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    return [
+        (policy, vm)
+        for policy in policies
+        for vm in (policy.get("properties") or {}).get("virtualMachines") or []
+        if _vm_key(str(vm.get("id", ""))) == _vm_key(vm_id)
+    ]
+
+
+def _whose(requestor: str, me: str | None) -> tuple[str, bool]:
+    """How to name a grant's requestor, and whether it is surely someone else's.
+
+    Azure records a user's sign-in name and an empty requestor for service principals, so two service
+    principals cannot be told apart.
+    """
+    if requestor:
+        return requestor, me is None or requestor.lower() != me.lower()
+    if me is not None:
+        return "a service principal (Azure records no name for them)", True
+    return "a service principal (possibly this one: Azure records no name for them)", False
 
 
 def _policy_parts(policy: Mapping[str, Any]) -> tuple[str, str, str]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from ._jit_model import (
@@ -102,17 +102,46 @@ def _plan_vm_ports(
     return planned
 
 
+# Statuses of a grant that is (or is becoming) active: the initiate answer says Initiating, the policy
+# log Initiated once Azure has written the rules.
+_ACTIVE_STATUSES = ("initiated", "initiating")
+# How long Azure usually takes to write a grant's rules (a younger grant whose rules are not there yet is
+# waited for, not renewed: renewing would revoke it).
+_PROPAGATION = timedelta(minutes=5)
+# Sources that mean "the whole Internet".
+_ANY_SOURCES = frozenset({"*", "0.0.0.0/0", "::/0", "any", "internet"})
+
+
+def _is_any_source(sources: Sequence[str] | None) -> bool:
+    return any(str(s).strip().lower() in _ANY_SOURCES for s in sources or ())
+
+
+def _by_start(grants: Sequence[_Grant]) -> list[_Grant]:
+    """Oldest first: Azure's request log is not sorted by time; the log order breaks ties."""
+
+    def key(grant: _Grant) -> tuple[datetime, int]:
+        start = grant.start
+        return (start or datetime.min.replace(tzinfo=timezone.utc), grant.sequence)
+
+    return sorted(grants, key=key)
+
+
+def _is_active(grant: _Grant, now: datetime) -> bool:
+    end = grant.end
+    return grant.status.lower() in _ACTIVE_STATUSES and end is not None and end > now
+
+
 def _covering_grant(
     grants: Sequence[_Grant], port: _PlannedPort, now: datetime, min_remaining: timedelta
 ) -> _Grant | None:
-    """The newest Initiated grant for the same VM, port and sources with at least min_remaining left."""
+    """The newest active grant for the same VM, port and sources with at least min_remaining left."""
     if port.sources is None:
         return None  # "My IP" cannot be compared: Azure alone knows which address the call came from
     wanted = _sources_key(port.sources)
-    for grant in reversed(grants):
+    for grant in reversed(_by_start(grants)):
         if grant.vm_key != _vm_key(port.vm_id) or grant.number != port.number:
             continue
-        if grant.status.lower() != "initiated" or _sources_key(grant.sources) != wanted:
+        if grant.status.lower() not in _ACTIVE_STATUSES or _sources_key(grant.sources) != wanted:
             continue
         end = grant.end
         if end is not None and end - now >= min_remaining:
@@ -121,12 +150,32 @@ def _covering_grant(
     return None
 
 
+def _superseded(grants: Sequence[_Grant], port: _PlannedPort, now: datetime) -> list[_Grant]:
+    """Active grants of the same VM port that a new request would end (Azure revokes the older grant)."""
+    return [
+        g
+        for g in _by_start(grants)
+        if g.vm_key == _vm_key(port.vm_id) and g.number == port.number and _is_active(g, now)
+    ]
+
+
+def _is_young(grant: _Grant, now: datetime) -> bool:
+    start = grant.start
+    return start is not None and now - start < _PROPAGATION
+
+
 def _initiate_body(ports: Sequence[_PlannedPort], now: datetime, justification: str | None) -> dict[str, Any]:
-    """One initiate body for the ports of one policy. End times come from Azure's clock (`now`)."""
+    """One initiate body for the ports of one policy.
+
+    Each port asks for a `duration` (what the portal and the mainline Initiate example of the REST spec
+    send), so the access ends exactly that long after Azure's own start time: an `endTimeUtc` computed
+    from the whole-second `Date` header ended up to a second short. `now` is kept for the signature.
+    """
+    del now
     by_vm: dict[str, list[dict[str, Any]]] = {}
     ids: dict[str, str] = {}
     for port in ports:
-        entry: dict[str, Any] = {"number": port.number, "endTimeUtc": _format_time(now + port.duration)}
+        entry: dict[str, Any] = {"number": port.number, "duration": _format_duration(port.duration)}
         if port.sources is not None:
             if len(port.sources) == 1:
                 entry["allowedSourceAddressPrefix"] = port.sources[0]
@@ -164,6 +213,32 @@ def _recorded_request(
         if seen == wanted:
             return dict(entry)
     return None
+
+
+def _result_time(value: datetime) -> str:
+    """Times in results: ISO 8601 UTC to the second ("2026-11-22T17:37:11Z"), one format in every module."""
+    return _format_time(value.replace(microsecond=0))
+
+
+_TIME_KEYS = ("startTimeUtc", "endTimeUtc")
+
+
+def _with_result_times(obj: Any) -> Any:
+    """A copy of Azure's JSON with its time fields (7 fractional digits) as `_result_time` writes them."""
+    if isinstance(obj, Mapping):
+        out = {}
+        for key, value in obj.items():
+            if key in _TIME_KEYS and isinstance(value, str):
+                try:
+                    out[key] = _result_time(_parse_time(value, key))
+                    continue
+                except _JitValueError:
+                    pass
+            out[key] = _with_result_times(value)
+        return out
+    if isinstance(obj, list):
+        return [_with_result_times(x) for x in obj]
+    return obj
 
 
 def _connect_command(address: str, port: int, number: int) -> str | None:
@@ -217,8 +292,8 @@ def _connection(
         "protocol": protocol,
         "private_ip": private_ip,
         "allowed_source": list(sources),
-        "start_time_utc": _format_time(start),
-        "end_time_utc": _format_time(end),
+        "start_time_utc": _result_time(start),
+        "end_time_utc": _result_time(end),
         "seconds_left": max(0, int((end - now).total_seconds())),
         "rules": [dict(rule) for rule in rules],
         "reused": reused,

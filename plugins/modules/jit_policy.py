@@ -18,8 +18,8 @@ description:
   - Within a listed VM the task's port list is authoritative, like the portal's edit of a VM; a port
     left out is removed from that VM.
   - Azure writes the JIT deny rules into the VM's network security groups when the policy changes.
-  - A VM already in the policy that the task lists without ports keeps its ports; the task's O(ports) (or the
-    portal's defaults) apply to VMs being added.
+  - A VM already in the policy keeps its ports when the task gives none (neither O(virtual_machines[].ports)
+    nor O(ports)); the portal's defaults apply only to VMs being added.
   - The JIT API has no etag, so two controllers writing the same policy at once can lose each other's
     VMs. After each write the module waits O(settle_time) and reads the policy again; a VM of this task
     that another writer dropped (or changed) is written again, at most 4 times, and the task fails rather
@@ -61,6 +61,8 @@ options:
     description:
       - The VMs to put under JIT (O(state=present)) or to take out of the policy (O(state=absent)).
       - With O(state=absent) an entry needs only O(virtual_machines[].name) or O(virtual_machines[].id).
+      - VM names alone are accepted too, as a list of names or as one string of comma-separated names (what
+        an AWX survey's text field sends); each becomes an entry with O(virtual_machines[].name).
     type: list
     elements: dict
     default: []
@@ -81,7 +83,8 @@ options:
         description:
           - The VM's JIT ports, authoritative for this VM. An empty list is an error (use O(state=absent) to
             take a VM out).
-          - When not set, a VM already in the policy keeps its ports; a VM being added gets the task's O(ports).
+          - When not set, the task's O(ports); without those either, a VM already in the policy keeps its ports
+            and a VM being added gets the portal's defaults.
         type: list
         elements: dict
         suboptions: &port_options
@@ -114,9 +117,9 @@ options:
         type: str
   ports:
     description:
-      - Ports of every listed VM being added that has no O(virtual_machines[].ports) of its own. VMs already
-        in the policy keep their ports unless they have O(virtual_machines[].ports).
-      - "The default is the portal's: 22, 3389, 5985 and 5986, any protocol, any source, 3 hours."
+      - Ports of every listed VM that has no O(virtual_machines[].ports) of its own.
+      - When not set, VMs already in the policy keep their ports, and VMs being added get the portal's
+        defaults (22, 3389, 5985 and 5986, any protocol, any source, 3 hours).
       - An empty list is an error (it would not say which ports to use).
     type: list
     elements: dict
@@ -140,6 +143,16 @@ options:
         (C(VirtualMachineNotFound)); without this option the task names the entry and how to remove it.
     type: bool
     default: false
+  check_rules:
+    description:
+      - Read the network security groups of the listed VMs (list calls per resource group, never per VM) and
+        check JIT's protection of their ports. A deny rule missing for a port already in the policy is put
+        back (the task rewrites the policy, which makes Azure write every listed VM's deny rules again, and
+        says so in RV(actions)); an inbound Allow rule that lets a JIT port in ahead of the deny rule (or, before
+        onboarding, any such rule, as Azure places the deny rule after them) gives a warning naming the rule.
+      - A principal that cannot read NSGs (Security Admin) gets a warning and the task goes on.
+    type: bool
+    default: true
   settle_time:
     description:
       - Seconds to wait after writing before reading the policy again to check that no other controller
@@ -369,6 +382,7 @@ def main() -> None:
         "purge_virtual_machines": {"type": "bool", "default": False},
         "delete_policy": {"type": "bool", "default": False},
         "remove_missing_vms": {"type": "bool", "default": False},
+        "check_rules": {"type": "bool", "default": True},
         "settle_time": {"type": "float", "default": 60.0, "fallback": (env_fallback, ["AZSECOPS_JIT_SETTLE_TIME"])},
         "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
         "lock_timeout": {"type": "int", "default": 300},

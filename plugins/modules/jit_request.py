@@ -45,7 +45,8 @@ attributes:
 options:
   resource_group:
     description:
-      - Resource group of the JIT policy, and default resource group of VMs given by name.
+      - Resource group of the VMs given by name, and where their JIT policy is looked for first. A VM whose
+        policy lives in another resource group is found there (one more list call, over the subscription).
     type: str
     required: true
   name:
@@ -60,6 +61,8 @@ options:
   virtual_machines:
     description:
       - The VMs and ports to open.
+      - VM names alone are accepted too, as a list of names or as one string of comma-separated names (what
+        an AWX survey's text field sends); each VM then gets every port of its policy entry.
     type: list
     elements: dict
     required: true
@@ -76,19 +79,19 @@ options:
       ports:
         description:
           - The ports to open. When not set, every port of the VM in its policy, each for its maximum duration.
+          - An empty list is an error (it would request nothing).
         type: list
         elements: dict
         suboptions:
           number:
-            description: The port.
+            description: The port. Required.
             type: int
-            required: true
           allowed_source:
             description:
               - Addresses or CIDR prefixes to open the port to; they must lie inside the policy's allowed sources.
               - When not set, Azure uses the address it sees the request come from ("My IP"); behind a proxy
                 or NAT that may not be the address your SSH/RDP traffic comes from, and the module warns.
-              - V(*) opens the port to any source; the module warns.
+              - V(*), V(0.0.0.0/0) and V(::/0) open the port to any source; the module warns.
             type: list
             elements: str
           duration:
@@ -107,7 +110,7 @@ options:
     default: true
   wait_timeout:
     description:
-      - Seconds to wait for the rules. On timeout the task fails and lists the rules still missing.
+      - Seconds to wait for the rules (0 or more). On timeout the task fails and lists the rules still missing.
     type: int
     default: 300
   reuse_active:
@@ -119,10 +122,25 @@ options:
     description:
       - An active access is reused only when at least this much of it is left (Azure's clock), as V(15m),
         V(1h) or ISO 8601.
+      - It must be shorter than every requested duration (else the access could never be reused); the task
+        fails before requesting anything otherwise.
     type: str
     default: 15m
+  replace_active:
+    description:
+      - Azure ends an active access to a VM port when a newer request for that port is made. With V(true) the
+        module requests anyway and warns, naming who loses access, from which source and how much time they
+        had left. With V(false) it refuses, before requesting anything, when that access is someone else's.
+      - Azure records a user's sign-in name as the requestor and nothing for service principals, so an
+        access by a service principal counts as someone else's only when this module runs as a user.
+    type: bool
+    default: true
 notes:
   - Expiry is judged by Azure's clock (the C(Date) header of its responses), never the controller's.
+  - Each port is requested for a C(duration), so the access ends exactly that long after Azure's start time.
+    Times in results are ISO 8601 UTC to the second (C(2026-11-22T17:37:11Z)).
+  - An access requested less than 5 minutes ago whose rules are not written yet (for example by an earlier
+    run with O(wait=false)) is waited for, not requested again (a new request would revoke it).
   - Destination of the JIT rules is always the VM's private IP; connect to the address in RV(connections[].address).
   - Reads, and throttled or failed calls, are retried (O(api_retries)). An initiate whose connection breaks before
     Azure answers is not blindly sent again; the module reads the policy's request log first and sends it once more
@@ -179,7 +197,7 @@ request:
   returned: when one request was made
   type: dict
   sample:
-    start_time_utc: "2026-11-22T17:37:11.0000000Z"
+    start_time_utc: "2026-11-22T17:37:11Z"
     requestor: jit-demo-requester
     justification: CHG-1234 patch window
     virtual_machines:
@@ -187,8 +205,8 @@ request:
         ports:
           - number: 22
             allowed_source_address_prefix: 203.0.113.7
-            end_time_utc: "2026-11-22T18:37:11.0000000Z"
-            status: Initiated
+            end_time_utc: "2026-11-22T18:37:11Z"
+            status: Initiating
             status_reason: UserRequested
 requests:
   description: Every request made, one per policy (empty when every access was reused or in check mode).
@@ -315,7 +333,7 @@ def main() -> None:
                     "type": "list",
                     "elements": "dict",
                     "options": {
-                        "number": {"type": "int", "required": True},
+                        "number": {"type": "int"},
                         "allowed_source": {"type": "list", "elements": "str"},
                         "duration": {"type": "str"},
                     },
@@ -329,6 +347,7 @@ def main() -> None:
         "wait_timeout": {"type": "int", "default": 300},
         "reuse_active": {"type": "bool", "default": True},
         "min_remaining": {"type": "str", "default": "15m"},
+        "replace_active": {"type": "bool", "default": True},
     }
     module = _AzureJitModule(argument_spec)
     module.run(_RequestManager(module))

@@ -69,8 +69,22 @@ def test_create_then_idempotent_rerun_makes_no_write(emu: EmulatorProcess, owner
     assert second.result("policy")["changed"] is False
     calls = emu.requests()
     assert emu.writes() == []
-    # A no-change run reads the resource group's policies once and nothing else.
+    # A no-change run reads the resource group's policies once, and the VMs' network (one list per type and
+    # resource group) to check that their deny rules are there.
     assert [(c["method"], c["path"].rsplit("/providers/", 1)[-1]) for c in calls] == [
+        ("GET", "Microsoft.Security/jitNetworkAccessPolicies"),
+        ("GET", "Microsoft.Compute/virtualMachines"),
+        ("GET", "Microsoft.Network/networkInterfaces"),
+        ("GET", "Microsoft.Network/publicIPAddresses"),
+        ("GET", "Microsoft.Network/virtualNetworks"),
+        ("GET", "Microsoft.Network/networkSecurityGroups"),
+    ]
+    emu.clear_requests()
+    lean = run_playbook(
+        [{**task, "azsecops.jit.jit_policy": {**task["azsecops.jit.jit_policy"], "check_rules": False}}], owner_env
+    )
+    assert lean.result("policy")["changed"] is False
+    assert [(c["method"], c["path"].rsplit("/providers/", 1)[-1]) for c in emu.requests()] == [
         ("GET", "Microsoft.Security/jitNetworkAccessPolicies")
     ]
 

@@ -111,7 +111,7 @@ def test_revoked_grants_are_never_reused() -> None:
     assert _covering_grant(grants, planned(), NOW, timedelta(minutes=1)) is None
 
 
-def test_initiate_body_uses_end_times_from_azures_clock() -> None:
+def test_initiate_body_asks_for_durations_so_the_access_ends_exactly_that_long_after_azures_start() -> None:
     body = _initiate_body(
         [
             planned(),
@@ -125,10 +125,10 @@ def test_initiate_body_uses_end_times_from_azures_clock() -> None:
             {
                 "id": VM,
                 "ports": [
-                    {"number": 22, "endTimeUtc": "2026-11-22T13:00:00Z", "allowedSourceAddressPrefix": "10.1.2.3"},
+                    {"number": 22, "duration": "PT1H", "allowedSourceAddressPrefix": "10.1.2.3"},
                     {
                         "number": 3389,
-                        "endTimeUtc": "2026-11-22T12:30:00Z",
+                        "duration": "PT30M",
                         "allowedSourceAddressPrefixes": ["203.0.113.5", "198.51.100.7"],
                     },
                 ],
