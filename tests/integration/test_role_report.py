@@ -41,7 +41,7 @@ class Dom(HTMLParser):
         element = (tag, {k: v or "" for k, v in attrs}, [tag])
         self.elements.append(element)
         self._open.append(element)
-        for _, _, path in self._open[:-1]:
+        for _tag, _attrs, path in self._open[:-1]:
             path.append(tag)
 
     def handle_endtag(self, tag: str) -> None:
@@ -51,13 +51,15 @@ class Dom(HTMLParser):
 
     def find(self, tag: str | None = None, **attrs: str) -> list[dict[str, str]]:
         return [
-            a for t, a, _ in self.elements if (tag is None or t == tag) and all(a.get(k) == v for k, v in attrs.items())
+            a
+            for t, a, _p in self.elements
+            if (tag is None or t == tag) and all(a.get(k) == v for k, v in attrs.items())
         ]
 
     def rows(self, table_id: str) -> int:
         """Rows of a table's tbody (the parser keeps document order, so count tr after the table's tbody)."""
         inside, count = False, 0
-        for tag, attrs, _ in self.elements:
+        for tag, attrs, _path in self.elements:
             if tag == "table":
                 inside = attrs.get("id") == table_id
             elif inside and tag == "tr" and count >= 0:
@@ -140,8 +142,8 @@ def test_report_files_numbers_and_fail_on(tmp_path: Path, emu: EmulatorProcess, 
     assert [b["data-total"] for b in buckets] == [str(b["total"]) for b in data["grants_over_time"]]
     assert dom.rows("grants") == 1 and dom.rows("history") == 2 and dom.rows("findings") == len(data["findings"])
     # self-contained: no script, stylesheet link, image or frame, and nothing fetched from anywhere
-    assert not [t for t, a, _ in dom.elements if t in ("script", "link", "img", "iframe", "object", "embed")]
-    assert not [a for _, a, _ in dom.elements if any(v.startswith(("http:", "https:", "//")) for v in a.values())]
+    assert not [t for t, _a, _p in dom.elements if t in ("script", "link", "img", "iframe", "object", "embed")]
+    assert not [a for _t, a, _p in dom.elements if any(v.startswith(("http:", "https:", "//")) for v in a.values())]
     shot = tmp_path / "page.png"
     picture = chromium("--window-size=1200,1600", f"--screenshot={shot}", page)
     assert picture.returncode == 0 and shot.stat().st_size > 20_000, picture.stderr[-2000:]
