@@ -94,7 +94,7 @@ def test_ready_line_and_sigterm(tmp_path: Path) -> None:
         settings = requests.get(f"{info['url']}/_emulator/settings", verify=info["ca_bundle"], timeout=10).json()
         assert settings["page_size"] == 3
         names = [n.name for n in network(info, DEMO_OWNER).network_security_groups.list_all()]
-        assert names == ["nsg-snet-web", "nsg-web-01", "nsg-both-01", "nsg-ssh-open", "nsg-snet-db"]
+        assert names == ["nsg-snet-web", "nsg-web-01", "nsg-both-01", "nsg-ssh-open", "nsg-snet-db", "nsg-north"]
         assert stop(process) == 0
         assert process.stdout is not None and process.stdout.read() == ""  # exactly one line on stdout
 

@@ -68,7 +68,18 @@ def test_vm_put_get_list(env: Env) -> None:
     ]
     everywhere = env.arm_list(f"/subscriptions/{env.sub}/providers/Microsoft.Compute/virtualMachines", COMPUTE_API)
     assert sorted(v["name"] for v in everywhere) == sorted(
-        ["vm-web-01", "vm-win-01", "vm-both-01", "vm-ssh-open", "vm-nonsg-01", "vm-fw-01", "vm-db-01", "vm-new"]
+        [
+            "vm-web-01",
+            "vm-win-01",
+            "vm-both-01",
+            "vm-ssh-open",
+            "vm-nonsg-01",
+            "vm-fw-01",
+            "vm-db-01",
+            "vm-fwpol-01",
+            "vm-north-01",
+            "vm-new",
+        ]
     )
 
 

@@ -97,7 +97,14 @@ def test_virtual_network_create_get_list(env: Env, net: NetworkManagementClient)
     assert again.result().resource_guid == vnet.resource_guid  # an update keeps the resource GUID
     assert net.virtual_networks.get(RG, "vnet-a").address_space.address_prefixes == ["10.1.0.0/16"]
     assert [v.name for v in net.virtual_networks.list(RG)] == ["vnet-a"]
-    assert {v.name for v in net.virtual_networks.list_all()} == {"vnet-app", "vnet-hub", "vnet-data", "vnet-a"}
+    assert {v.name for v in net.virtual_networks.list_all()} == {
+        "vnet-app",
+        "vnet-hub",
+        "vnet-data",
+        "vnet-edge",
+        "vnet-north",
+        "vnet-a",
+    }
 
 
 def test_subnet_child_routes(env: Env, net: NetworkManagementClient) -> None:
@@ -426,7 +433,7 @@ def test_azure_firewall_with_classic_rules(env: Env, net: NetworkManagementClien
     assert firewall.nat_rule_collections[0].rules[0].translated_port == "443"
     assert net.azure_firewalls.get(RG, "fw-a").sku.tier == "Standard"
     assert [f.name for f in net.azure_firewalls.list(RG)] == ["fw-a"]
-    assert {f.name for f in net.azure_firewalls.list_all()} == {"fw-hub", "fw-a"}
+    assert {f.name for f in net.azure_firewalls.list_all()} == {"fw-hub", "fw-edge", "fw-a"}
 
 
 def test_azure_firewall_needs_the_azure_firewall_subnet(env: Env, net: NetworkManagementClient) -> None:

@@ -10,9 +10,11 @@ from azure.mgmt.network.models import VerificationIPFlowParameters
 from conftest import NETWORK_API, Env
 
 NW = "Microsoft.Network/networkWatchers"
+# The demo world holds the watcher Azure creates by itself for a region with a virtual network.
+WATCHER_RG, WATCHER = "NetworkWatcherRG", "NetworkWatcher_westeurope"
 
 
-def watcher(env: Env, rg: str = "rg-app", name: str = "nw-westeurope", location: str = "westeurope") -> Any:
+def watcher(env: Env, rg: str = "rg-app", name: str = "nw-northeurope", location: str = "northeurope") -> Any:
     return env.network().network_watchers.create_or_update(rg, name, {"location": location})
 
 
@@ -32,33 +34,35 @@ def verify(env: Env, vm: str, port: int, remote: str, *, rg: str = "rg-app", nic
         local_ip_address=local,
         remote_ip_address=remote,
     )
-    return env.network().network_watchers.begin_verify_ip_flow("rg-app", "nw-westeurope", params).result()
+    return env.network().network_watchers.begin_verify_ip_flow(WATCHER_RG, WATCHER, params).result()
 
 
 def test_watcher_put_get_list_and_one_per_region(env: Env) -> None:
     created = watcher(env)
-    assert (created.name, created.location, created.provisioning_state) == ("nw-westeurope", "westeurope", "Succeeded")
-    assert env.network().network_watchers.get("rg-app", "nw-westeurope").id == created.id
-    assert [w.name for w in env.network().network_watchers.list_all()] == ["nw-westeurope"]
-    assert [w.name for w in env.network().network_watchers.list("rg-app")] == ["nw-westeurope"]
+    assert (created.name, created.location, created.provisioning_state) == (
+        "nw-northeurope",
+        "northeurope",
+        "Succeeded",
+    )
+    assert env.network().network_watchers.get("rg-app", "nw-northeurope").id == created.id
+    assert sorted(w.name for w in env.network().network_watchers.list_all()) == [WATCHER, "nw-northeurope"]
+    assert [w.name for w in env.network().network_watchers.list("rg-app")] == ["nw-northeurope"]
     with pytest.raises(HttpResponseError) as err:
-        watcher(env, rg="rg-data", name="nw-two")
+        watcher(env, rg="rg-data", name="nw-two", location="westeurope")
     assert (err.value.status_code, err.value.error.code) == (400, "NetworkWatcherCountLimitReached")
 
 
 def test_ip_flow_verify_is_a_long_running_post(env: Env) -> None:
-    watcher(env)
     log_start = len(env.request_log())
     result = verify(env, "vm-web-01", 443, "198.51.100.9")
     assert (result.access, result.rule_name) == ("Allow", "securityRules/allow-https")
     calls = [(r["method"], r["path"].rsplit("/", 2)[-2], r["status"]) for r in env.request_log()[log_start:]]
     post = [c for c in calls if c[0] == "POST"]
-    assert post == [("POST", "nw-westeurope", 202)]
+    assert post == [("POST", WATCHER, 202)]
     assert ("GET", "operations", 200) in calls and ("GET", "operationResults", 200) in calls
 
 
 def test_default_rules_and_service_tags(env: Env) -> None:
-    watcher(env)
     # SSH from the Internet meets DenyAllInBound of the NIC's NSG.
     denied = verify(env, "vm-web-01", 22, "198.51.100.9")
     assert (denied.access, denied.rule_name) == ("Deny", "defaultSecurityRules/DenyAllInBound")
@@ -74,7 +78,6 @@ def test_default_rules_and_service_tags(env: Env) -> None:
 
 
 def test_subnet_then_nic_first_deny_decides(env: Env) -> None:
-    watcher(env)
     net = env.network()
     allow = {
         "protocol": "Tcp",
@@ -106,8 +109,7 @@ def test_subnet_then_nic_first_deny_decides(env: Env) -> None:
 
 
 def test_bad_input_and_wrong_region(env: Env) -> None:
-    watcher(env)
-    path = f"{env.rg_id('rg-app')}/providers/{NW}/nw-westeurope/ipFlowVerify"
+    path = f"{env.rg_id(WATCHER_RG)}/providers/{NW}/{WATCHER}/ipFlowVerify"
     body = {
         "targetResourceId": env.vm_id("rg-app", "vm-web-01"),
         "direction": "Inbound",
@@ -121,5 +123,5 @@ def test_bad_input_and_wrong_region(env: Env) -> None:
     assert response.status_code == 400 and response.json()["error"]["target"] == "remoteIPAddress"
     response = env.arm("POST", path, NETWORK_API, {**body, "remoteIPAddress": "1.2.3.4", "localIPAddress": "10.9.9.9"})
     assert (response.status_code, response.json()["error"]["code"]) == (400, "InvalidLocalIpAddress")
-    missing = env.arm("POST", path.replace("nw-westeurope", "nope"), NETWORK_API, body)
+    missing = env.arm("POST", path.replace(WATCHER, "nope"), NETWORK_API, body)
     assert missing.status_code == 404

@@ -123,7 +123,7 @@ def test_bad_resource_group_name_is_invalid_resource_group(env: Env) -> None:
 def test_list_resource_groups(env: Env) -> None:
     response = env.arm("GET", f"/subscriptions/{env.sub}/resourceGroups", RG_API)
     assert response.status_code == 200
-    assert [g["name"] for g in response.json()["value"]] == ["rg-app", "rg-data"]
+    assert [g["name"] for g in response.json()["value"]] == ["rg-app", "rg-data", "rg-edge", "NetworkWatcherRG"]
 
 
 def test_deleting_a_resource_group_deletes_its_resources(env: Env) -> None:
@@ -139,7 +139,7 @@ def test_deleting_a_resource_group_deletes_its_resources(env: Env) -> None:
     assert [(e["method"], e["status"]) for e in env.request_log()[-2:]] == [("DELETE", 202), ("GET", 200)]
     assert env.arm("GET", vm, COMPUTE_API).status_code == 404
     nsgs = env.network().network_security_groups.list_all()
-    assert {n.name for n in nsgs} == {"nsg-snet-web", "nsg-web-01", "nsg-both-01", "nsg-ssh-open"}
+    assert {n.name for n in nsgs} == {"nsg-snet-web", "nsg-web-01", "nsg-both-01", "nsg-ssh-open", "nsg-north"}
 
 
 def test_api_version_is_required_and_checked(env: Env) -> None:
