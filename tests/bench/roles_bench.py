@@ -91,11 +91,11 @@ def bench_onboard(tmp: Path) -> list[str]:
         env = awx_env(emu.info)
         emu.clear_requests()
         first = playbook(tmp, play, {"all": {"hosts": LOCAL}}, env)
-        calls1, writes1, _ = counts(emu)
+        calls1, writes1, _initiates1 = counts(emu)
         puts = [r for r in emu.requests() if r["method"] == "PUT"]
         emu.clear_requests()
         again = playbook(tmp, play, {"all": {"hosts": LOCAL}}, env)
-        calls2, writes2, _ = counts(emu)
+        calls2, writes2, _initiates2 = counts(emu)
     finally:
         emu.stop()
     assert writes2 == 0, f"the re-run wrote {writes2} times"
@@ -158,7 +158,7 @@ def bench_access(tmp: Path) -> list[str]:
             ]
             emu.clear_requests()
             elapsed = playbook(tmp, play, inventory, env)
-            calls, _, initiates = counts(emu)
+            calls, _writes, initiates = counts(emu)
             return elapsed, calls, initiates
 
         one = grant(1, "10.1.0.1")

@@ -143,7 +143,7 @@ def test_onboard_then_request_access_from_a_survey(emu: EmulatorProcess, tmp_pat
 
 @pytest.mark.usefixtures("execution_environment")
 def test_a_scheduled_report_fails_when_a_rule_is_drifted(emu: EmulatorProcess, tmp_path: Path) -> None:
-    ok, _ = run_job(
+    ok, _events = run_job(
         tmp_path,
         "onboard",
         "playbooks/onboard.yml",

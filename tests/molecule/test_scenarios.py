@@ -51,8 +51,8 @@ def test_every_step_ran(molecule_run: str, scenario: str) -> None:
     name = re.escape(scenario)
     pattern = rf"(?:\[{name} > (\w+)\]|^{name} ➜ (\w+):) Executed: (.+?)\s*$"
     done = [(a or b, result) for a, b, result in re.findall(pattern, molecule_run, re.MULTILINE)]
-    assert [step for step, _ in done] == STEPS, done
-    assert all(result == "Successful" for _, result in done), done
+    assert [step for step, _result in done] == STEPS, done
+    assert all(result == "Successful" for _step, result in done), done
 
 
 def test_all_scenarios_ran(molecule_run: str) -> None:
