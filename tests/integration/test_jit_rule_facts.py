@@ -151,6 +151,7 @@ def test_deny_rules_on_every_nsg_of_each_vm_path(onboarded: EmulatorProcess, own
         "expired": 0,
         "orphaned": 0,
         "drifted": 0,
+        "shadowed": 0,
         "by_kind": {"deny": 4},
     }
     (policy,) = result["policies"]
@@ -506,6 +507,8 @@ def test_ansible_facts_are_set(onboarded: EmulatorProcess, owner_env: dict[str, 
         "missing",
         "summary",
         "warnings",
+        "unreadable",
+        "stale_entries",
     }
     assert registered["ansible_facts"]["azure_jit"]["rules"] == registered["rules"]
     used = run.result("use")["ansible_facts"]
