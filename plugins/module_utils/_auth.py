@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import configparser
 import dataclasses
+import http.client
 import importlib
 import json
 import os
@@ -549,7 +550,9 @@ def _resolve_cloud(value: str | None, fetch_json: Callable[[str], Any]) -> _Clou
             data = fetch_json(url)
         except _AuthError:
             raise
-        except Exception as exc:  # any failure means: try the other format, then report
+        except (OSError, ValueError, http.client.HTTPException) as exc:
+            # Network and TLS errors (URLError, HTTPError and ssl errors are OSErrors), a broken HTTP answer
+            # (HTTPException) or a body that is not JSON (ValueError): try the other format, then report.
             problems.append(f"{url}: {exc}")
             continue
         cloud = reader(data, base, text)

@@ -56,6 +56,11 @@ class _AzureClients:
             self._credential = _build_credential(self.settings, self.cloud)
         return self._credential
 
+    def prepare(self) -> None:
+        """Build the credential now (no network): raises _AuthError when the settings cannot make one."""
+        if self._credential is None:
+            self._credential = _build_credential(self.settings, self.cloud)
+
     def _kwargs(self) -> dict[str, Any]:
         kwargs = _mgmt_client_kwargs(self.settings, self.cloud)
         kwargs.update(
@@ -131,9 +136,11 @@ class _AzureClients:
         """GET through the SDK pipeline (auth, retries, the Date hook); ARM errors raise as the SDK's do."""
         from azure.core.exceptions import (
             ClientAuthenticationError,
+            DecodeError,
             HttpResponseError,
             ResourceExistsError,
             ResourceNotFoundError,
+            ServiceRequestError,
             map_error,
         )
         from azure.core.rest import HttpRequest
@@ -141,13 +148,18 @@ class _AzureClients:
 
         url = self._url(path_or_url, api_version)
         if urlsplit(url).netloc.lower() != urlsplit(self.cloud.resource_manager).netloc.lower():
-            raise ValueError(f"refusing to send credentials to {url}: not this cloud's Resource Manager")
+            # A nextLink elsewhere: refused before sending, as azure-core refuses a token over plain http.
+            raise ServiceRequestError(f"refusing to send credentials to {url}: not this cloud's Resource Manager")
         response = self.security._client.send_request(HttpRequest("GET", url, headers={"Accept": "application/json"}))
         if response.status_code != 200:
             error_map = {401: ClientAuthenticationError, 404: ResourceNotFoundError, 409: ResourceExistsError}
             map_error(status_code=response.status_code, response=response, error_map=error_map)
             raise HttpResponseError(response=response, error_format=ARMErrorFormat)
-        return response.json()
+        try:
+            return response.json()
+        except ValueError as exc:
+            # What the SDK's own deserialisation raises for a body that is not JSON.
+            raise DecodeError(message=f"the answer to GET {url} is not JSON ({exc})", response=response) from exc
 
     def list_json(self, path: str, api_version: str) -> list[dict[str, Any]]:
         """Every item of an ARM list, following `nextLink`."""
@@ -200,7 +212,9 @@ class _AzureClients:
         if self._asc_location is None:
             locations = [loc.name for loc in self.security.locations.list()]
             if not locations:
-                raise ValueError(
+                from azure.core.exceptions import ResourceNotFoundError
+
+                raise ResourceNotFoundError(
                     "Microsoft.Security/locations returned no location for this subscription; set location "
                     "explicitly (the region of the JIT policy)"
                 )
@@ -211,4 +225,11 @@ class _AzureClients:
 def _raw(pipeline_response: Any, deserialized: Any, headers: Any) -> Any:
     """`cls` hook of SDK operations: the response JSON exactly as Azure sent it."""
     text = pipeline_response.http_response.text()
-    return json.loads(text) if text else {}
+    try:
+        return json.loads(text) if text else {}
+    except ValueError as exc:
+        from azure.core.exceptions import DecodeError
+
+        raise DecodeError(
+            message=f"Azure's answer is not JSON ({exc})", response=pipeline_response.http_response
+        ) from exc

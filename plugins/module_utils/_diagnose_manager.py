@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from ._errors import _is_denied, _roles_for
+from ._errors import _azure_errors, _is_denied, _roles_for
 from ._facts_manager import _message
 from ._jit_model import (
     _check_port_number,
@@ -531,8 +531,6 @@ class _DiagnoseManager:
         self.warnings: list[str] = []
 
     def run(self) -> dict[str, Any]:
-        from azure.core.exceptions import HttpResponseError
-
         try:
             rg, name, vm_id = _target(self.params)
             port = _check_port_number(self.params["port"], "port")
@@ -545,7 +543,7 @@ class _DiagnoseManager:
         inventory = _Inventory(self.module, self.warnings)
         try:
             reports = inventory.load([str(rg)], [name] if vm_id is None else [], [vm_id] if vm_id else [])
-        except HttpResponseError as exc:
+        except _azure_errors() as exc:
             self.module.fail_azure(exc, f"read VM {name} and its network")
         report = next((r for r in reports if r.name.lower() == name.lower()), None)
         if report is None:
@@ -657,7 +655,7 @@ class _DiagnoseManager:
                     return finding
             except HttpResponseError as exc:
                 if not _is_denied(exc):
-                    raise
+                    self.module.fail_azure(exc, f"verify the IP flow to port {flow.port} with Network Watcher")
                 self.warnings.append(f"cannot use Network Watcher ({_message(exc)}); evaluated the NSG rules instead")
         rule_name = own.decided_by.rule_name if own.decided_by else None
         if own.decided_by is not None and own.decided_by.name:

@@ -2,14 +2,52 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Turning Azure SDK exceptions into messages that say what failed, why, and what to do.
 
-Private API of azsecops.jit: names may change in any release. No Ansible import; the azure-core
-exception classes are recognised by their attributes, so this file imports no SDK either.
+Private API of azsecops.jit: names may change in any release. No Ansible import. azure-core is
+imported only when an exception is being matched (``except _azure_errors()``: Python evaluates an
+except clause's expression only while an exception propagates), so importing this file stays cheap
+and works without the SDK; messages read the exceptions by their attributes.
 """
 
 from __future__ import annotations
 
+import functools
+import importlib
 import re
 from typing import Any
+
+# What the Azure SDKs raise, and nothing else: a bug of ours (KeyError, TypeError, ...) must surface as
+# a traceback, not as "Failed to ...". azure-core's AzureError covers HTTP errors (HttpResponseError and
+# its ResourceNotFoundError, ClientAuthenticationError, DecodeError, ...), transport errors
+# (ServiceRequestError, ServiceResponseError) and azure-identity's credential errors
+# (CredentialUnavailableError and everything its credentials wrap, azure/identity/_internal/decorators.py
+# wrap_exceptions). The LRO pollers turn their own OperationFailed/BadStatus/BadResponse into
+# HttpResponseError/DecodeError (azure/core/polling/base_polling.py, LROBasePolling.run). Not AzureErrors
+# but raised by the generated SDK models (azure-mgmt-* _serialization.py) on a body they cannot map:
+# SerializationError and DeserializationError (both ValueError subclasses).
+# https://learn.microsoft.com/python/api/azure-core/azure.core.exceptions
+_AZURE_ERRORS: tuple[tuple[str, str], ...] = (
+    ("azure.core.exceptions", "AzureError"),
+    ("azure.core.exceptions", "SerializationError"),
+    ("azure.core.exceptions", "DeserializationError"),
+)
+
+
+class _AzureSdkMissing(Exception):
+    """Stands in for the Azure exceptions when azure-core is not installed; never raised."""
+
+
+@functools.lru_cache(maxsize=None)
+def _azure_errors() -> tuple[type[BaseException], ...]:
+    """The exception classes of _AZURE_ERRORS, imported on first use: ``except _azure_errors() as exc``.
+
+    Without azure-core nothing can raise them (the module has already reported the missing library), so
+    a never-raised stand-in keeps the except clauses valid.
+    """
+    try:
+        return tuple(getattr(importlib.import_module(module), name) for module, name in _AZURE_ERRORS)
+    except (ImportError, AttributeError):
+        return (_AzureSdkMissing,)
+
 
 _ACTION_RE = re.compile(r"perform action '([^']+)' over scope '([^']+)'")
 
@@ -138,21 +176,22 @@ def _describe(exc: BaseException, doing: str) -> str:
     detail = fields["message"]
     code = fields["code"]
     status = fields["status"]
-    kind = type(exc).__name__
+    # By class name, subclasses included (ServiceRequestTimeoutError is a ServiceRequestError).
+    kinds = {cls.__name__ for cls in type(exc).__mro__}
     if code or status:
         label = " ".join(str(x) for x in (status, code) if x)
         parts.append(f": {label}: {detail}")
-    elif kind == "ServiceRequestError":
+    elif "ServiceRequestError" in kinds:
         parts.append(f": cannot reach Azure ({detail})")
-    elif kind == "ServiceResponseError":
+    elif "ServiceResponseError" in kinds:
         # The request went out and the connection broke before an answer: it may or may not have been applied.
         parts.append(f": the connection broke before Azure answered, after every retry ({detail})")
-    elif kind == "ClientAuthenticationError" or kind.endswith("CredentialUnavailableError"):
+    elif "ClientAuthenticationError" in kinds:
         parts.append(f": authentication failed: {detail}")
     else:
         parts.append(f": {detail}")
     hint = _hint(code, detail)
-    if hint is None and kind in ("ServiceRequestError", "ServiceResponseError"):
+    if hint is None and kinds & {"ServiceRequestError", "ServiceResponseError"}:
         hint = (
             "check the network path to Azure (HTTPS_PROXY / NO_PROXY, firewalls) or raise api_retries;"
             " re-running the task is safe: it reads the current state before changing anything"

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from ._clients import _COMPUTE_API_VERSION
-from ._errors import _denied_action, _is_denied
+from ._errors import _azure_errors, _denied_action, _is_denied
 from ._jit_model import (
     _check_resource_group,
     _check_vm_name,
@@ -94,7 +94,7 @@ class _FactsView(_NetworkView):
                 for item in fetch():
                     body = _wire(item)
                     into[_key(body.get("id"))] = body
-            except Exception as exc:
+            except _azure_errors() as exc:
                 if not _is_denied(exc):
                     raise
                 self.denied[f"{kind} in the subscription"] = _message(exc)
@@ -177,7 +177,7 @@ class _FactsManager:
         clients = self.module.clients
         try:
             everything = clients.list_policies(None)
-        except Exception as exc:
+        except _azure_errors() as exc:
             if not rg or not _is_denied(exc):
                 self.module.fail_azure(exc, f"list the JIT policies of {scope}")
             self.unreadable.append(
@@ -190,7 +190,7 @@ class _FactsManager:
             )
             try:
                 return clients.list_policies(rg)
-            except Exception as exc2:
+            except _azure_errors() as exc2:
                 self.module.fail_azure(exc2, f"list the JIT policies of {scope}")
         if not rg:
             return everything
@@ -263,7 +263,7 @@ class _FactsManager:
             if filters:
                 for gone_rg in gone:
                     view.load_nsgs(gone_rg)
-        except Exception as exc:
+        except _azure_errors() as exc:
             self.module.fail_azure(exc, f"read the VMs and network security groups of {scope}")
         now = clients.now()
 

@@ -82,7 +82,7 @@ class _AzureJitModule:
                 f"subscription_id (or AZURE_SUBSCRIPTION_ID): {subscription!r} is not a subscription id; use the "
                 "subscription's GUID, e.g. 00000000-0000-0000-0000-000000000000 (az account show --query id)"
             )
-        return _AzureClients(
+        clients = _AzureClients(
             settings,
             cloud,
             subscription,
@@ -90,6 +90,13 @@ class _AzureJitModule:
             retry_timeout=self.params["api_retry_timeout"],
             user_agent=f"azsecops.jit/{_VERSION}",
         )
+        try:
+            # Built here (no network), so that credentials the settings cannot make are reported as a
+            # settings problem, before the first Azure call and outside the managers' Azure error handling.
+            clients.prepare()
+        except _AuthError as exc:
+            self.fail(f"Azure authentication settings: {exc.message}")
+        return clients
 
     def _cli_subscription(self) -> str:
         rc, out, err = self.module.run_command(["az", "account", "show", "--output", "json"])

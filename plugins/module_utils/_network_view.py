@@ -15,7 +15,7 @@ import dataclasses
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from ._errors import _is_denied
+from ._errors import _azure_errors, _is_denied
 
 
 @dataclasses.dataclass
@@ -87,7 +87,7 @@ class _NetworkView:
             for item in fetch(rg):
                 body = _wire(item)
                 into[_key(body.get("id"))] = body
-        except Exception as exc:
+        except _azure_errors() as exc:
             if not _is_denied(exc):
                 raise
             self.denied[f"{kind} in {rg.lower()}"] = str(getattr(getattr(exc, "error", None), "message", exc))

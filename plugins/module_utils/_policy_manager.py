@@ -15,7 +15,7 @@ from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
 from ._deny_rules import _judge_port
-from ._errors import _error_fields, _is_denied
+from ._errors import _azure_errors, _error_fields, _is_denied
 from ._jit_model import (
     _PORTAL_DEFAULT_PORTS,
     _check_policy_name,
@@ -40,6 +40,12 @@ if TYPE_CHECKING:  # only for types: unit tests drive the managers with a small 
 _POLICY_TYPE = "Microsoft.Security/locations/jitNetworkAccessPolicies"
 _MAX_ATTEMPTS = 4
 _CLASSIC_API_VERSION = "2017-04-01"
+# Answers meaning "this subscription has no classic VMs to show here": 400 (InvalidResourceType or
+# NoRegisteredProviderFound: the retired Microsoft.ClassicCompute namespace or its api-version is unknown
+# in this cloud), 403 (AuthorizationFailed: the principal may not list them), 404 (the namespace or the
+# resource group is not found), 409 (MissingSubscriptionRegistration: the provider is not registered).
+# https://learn.microsoft.com/azure/azure-resource-manager/troubleshooting/error-register-resource-provider
+_NO_CLASSIC_STATUSES = frozenset({400, 403, 404, 409})
 
 
 class _PolicyManager:
@@ -139,7 +145,7 @@ class _PolicyManager:
         self._reads += 1
         try:
             policies = clients.list_policies(p["resource_group"])
-        except Exception as exc:
+        except _azure_errors() as exc:
             self.module.fail_azure(exc, f"list the JIT policies of resource group {p['resource_group']}")
         self._rg_policies = policies
         named = [x for x in policies if str(x.get("name", "")).lower() == p["name"].lower()]
@@ -160,7 +166,7 @@ class _PolicyManager:
             return _canonical_location(self.params["location"])
         try:
             return self.module.clients.asc_location()
-        except Exception as exc:
+        except _azure_errors() as exc:
             self.module.fail_azure(
                 exc, "find the subscription's Defender for Cloud location (set location to skip this)"
             )
@@ -171,7 +177,7 @@ class _PolicyManager:
         if key not in self._rg_vms:
             try:
                 self._rg_vms[key] = self.module.clients.list_vms(rg_name)
-            except Exception as exc:
+            except _azure_errors() as exc:
                 if not _is_denied(exc):
                     self.module.fail_azure(exc, f"list the virtual machines of resource group {rg_name}")
                 self._rg_vms[key] = None
@@ -216,9 +222,11 @@ class _PolicyManager:
                 _CLASSIC_API_VERSION,
             )
             classic = {str(vm.get("name", "")).lower() for vm in listed}
-        except Exception as exc:  # the classic provider may be unregistered or unreadable: say "not found" then
-            if getattr(exc, "status_code", None) is None:
-                raise
+        except _azure_errors() as exc:
+            # The classic provider may be unregistered or unreadable: say "not found" then. Any other
+            # failure is reported as what it is.
+            if getattr(exc, "status_code", None) not in _NO_CLASSIC_STATUSES:
+                self.module.fail_azure(exc, f"list the classic virtual machines of resource group {rg_name}")
         problems = []
         plain = sorted(e.name for e in missing if e.name.lower() not in classic)
         old = sorted(e.name for e in missing if e.name.lower() in classic)
@@ -308,7 +316,7 @@ class _PolicyManager:
                 view._loaded.add(("virtual machines", rg))
         try:
             paths = view.resolve([e.id for e in effective], with_nsgs=True)
-        except Exception as exc:
+        except _azure_errors() as exc:
             self.module.fail_azure(exc, "read the network security groups of the VMs (check_rules: false skips this)")
         # The view listed the VMs of these resource groups: the VM checks before writing reuse that list.
         seen: dict[str, list[dict[str, Any]]] = {e.id.split("/")[4].lower(): [] for e in effective}
@@ -492,7 +500,7 @@ class _PolicyManager:
             return
         try:
             home = self.module.clients.asc_location()
-        except Exception as exc:
+        except _azure_errors() as exc:
             self.module.fail_azure(exc, "find the subscription's Defender for Cloud location to check location")
         if location.lower() == str(home).lower():
             return
@@ -553,14 +561,14 @@ class _PolicyManager:
         if plan.delete_policy or (existing is not None and not plan.vms):
             try:
                 clients.delete_policy(p["resource_group"], location, existing["name"] if existing else p["name"])
-            except Exception as exc:
+            except _azure_errors() as exc:
                 self.module.fail_azure(exc, f"delete the JIT policy {p['name']}")
             return None
         requests = existing["properties"].get("requests") if existing else None
         body = _policy_body(plan.vms, kind=plan.kind, requests=requests)
         try:
             return clients.put_policy(p["resource_group"], location, existing["name"] if existing else p["name"], body)
-        except Exception as exc:
+        except _azure_errors() as exc:
             stale = _missing_vm_in(exc)
             if stale is not None and _vm_key(stale) not in self._own:
                 self.module.fail(

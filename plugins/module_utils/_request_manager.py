@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from ._errors import _is_denied
+from ._errors import _azure_errors, _is_denied
 from ._jit_model import (
     _check_duration_bounds,
     _check_policy_name,
@@ -122,13 +122,13 @@ class _RequestManager:
         p = self.params
         try:
             policies = self._filtered(self.module.clients.list_policies(p["resource_group"]))
-        except Exception as exc:
+        except _azure_errors() as exc:
             self.module.fail_azure(exc, f"list the JIT policies of resource group {p['resource_group']}")
         searched = f"resource group {p['resource_group']}"
         if any(not _holders(policies, vm_id) for vm_id, _ports, _field in wanted):
             try:
                 policies = self._filtered(self.module.clients.list_policies(None))
-            except Exception as exc:
+            except _azure_errors() as exc:
                 if not _is_denied(exc):
                     self.module.fail_azure(exc, "list the JIT policies of the subscription")
                 self.warnings.append(
@@ -209,7 +209,7 @@ class _RequestManager:
         all_ports = [port for _policy, ports in plans for port in ports]
         try:
             paths = view.resolve(sorted({port.vm_id for port in all_ports}), with_nsgs=p["wait"])
-        except Exception as exc:
+        except _azure_errors() as exc:
             self.module.fail_azure(exc, "read the network of the VMs")
         self._source_warnings(all_ports)
 
@@ -262,16 +262,19 @@ class _RequestManager:
         doing = f"request access through JIT policy {name}"
         try:
             return self.module.clients.initiate(rg, location, name, body)
-        except Exception as exc:
+        except _azure_errors() as exc:
             # Anything but a connection that broke after the request went out is final. Initiate is a
             # POST, so the SDK does not retry that case: Azure may or may not have recorded the request.
-            if type(exc).__name__ != "ServiceResponseError":
+            from azure.core.exceptions import ServiceResponseError
+
+            # isinstance, so a read timeout (ServiceResponseTimeoutError, a subclass) counts as lost too.
+            if not isinstance(exc, ServiceResponseError):
                 self.module.fail_azure(exc, doing)
             lost = exc
         try:
             current = self.module.clients.get_policy(rg, location, name)
             recorded = _recorded_request((current.get("properties") or {}).get("requests"), body, now)
-        except Exception:
+        except _azure_errors():
             self.module.fail_azure(lost, doing)
         if recorded is not None:
             self.warnings.append(
@@ -285,7 +288,7 @@ class _RequestManager:
         )
         try:
             return self.module.clients.initiate(rg, location, name, body)
-        except Exception as exc:
+        except _azure_errors() as exc:
             self.module.fail_azure(exc, doing)
 
     def _check_superseding(self, to_request: list[tuple[dict[str, Any], list[_PlannedPort]]], now: datetime) -> None:
@@ -444,7 +447,7 @@ class _RequestManager:
         """Ports whose request is not yet Initiated in the policy's log (for principals blind to NSGs)."""
         try:
             policies = {_vm_key(x["id"]): x for x in self.module.clients.list_policies(self.params["resource_group"])}
-        except Exception as exc:
+        except _azure_errors() as exc:
             self.module.fail_azure(exc, "read the JIT policy while waiting for the request")
         gaps = []
         for policy, response in responses:

@@ -20,7 +20,7 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ._errors import _is_denied
+from ._errors import _azure_errors, _is_denied
 from ._facts_manager import _FactsView, _message
 from ._jit_model import _check_resource_group, _JitValueError, _parse_vm_id, _vm_key, _VmEntry
 from ._network_view import _key, _rg_of, _VmNetwork
@@ -423,12 +423,10 @@ class _VmInfoManager:
             rgs, names, ids = _selection(self.params)
         except _JitValueError as exc:
             self.module.fail(str(exc))
-        from azure.core.exceptions import HttpResponseError
-
         inventory = _Inventory(self.module, self.warnings)
         try:
             reports = inventory.load(rgs, names, ids, self.params.get("tags") or {})
-        except HttpResponseError as exc:
+        except _azure_errors() as exc:
             self.module.fail_azure(exc, "read the virtual machines and their network")
         location = self.params.get("location")
         rows = [_row(report, inventory.plan, location) for report in reports]
