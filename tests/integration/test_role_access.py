@@ -9,20 +9,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
-from ansible.release import __version__ as ANSIBLE_VERSION
 from support.ansible import REPO, collections_path
 from support.emulator import EmulatorProcess
 from test_jit_request import initiates, onboard
-
-# Known gap, not hidden: on ansible-core 2.16 the access role's per-host facts come back as strings
-# (ansible_port '22', not 22) and the survey-string case fails; 2.17+ pass. To fix in roles/access.
-_OLD_CORE = pytest.mark.xfail(
-    tuple(int(x) for x in ANSIBLE_VERSION.split(".")[:2]) < (2, 17),
-    reason="roles/access on ansible-core 2.16: host facts templated as strings (open gap)",
-    strict=False,
-)
 
 SOURCE = "203.0.113.9"
 
@@ -109,7 +99,6 @@ def inventory(emu: EmulatorProcess) -> dict[str, Any]:
     }
 
 
-@_OLD_CORE
 def test_one_request_per_policy_and_connection_facts(
     tmp_path: Path, emu: EmulatorProcess, owner_env: dict[str, str]
 ) -> None:
@@ -131,6 +120,9 @@ def test_one_request_per_policy_and_connection_facts(
     assert fw["access_result"]["via"] == "firewall"
     assert fw["ansible_host"] == fw["access_result"]["firewall_address"] != "10.20.1.4"
     assert fw["ansible_port"] == fw["access_result"]["mapped_port"] != 22
+    # typed as ints on every supported ansible-core (2.16 templates set_fact leaves to strings)
+    assert isinstance(fw["ansible_port"], int) and isinstance(facts["web"]["ansible_port"], int)
+    assert isinstance(fw["access_result"]["target_port"], int)
     assert all(f["access_result"]["allowed_source"] == [SOURCE] for f in facts.values())
     assert all(f["access_result"]["requests"] == 2 for f in facts.values())
 
@@ -142,7 +134,6 @@ def test_one_request_per_policy_and_connection_facts(
     assert all(f["access_result"]["reused"] for f in facts_dump(tmp_path).values())
 
 
-@_OLD_CORE
 def test_survey_strings_and_justification_required(
     tmp_path: Path, emu: EmulatorProcess, owner_env: dict[str, str]
 ) -> None:
