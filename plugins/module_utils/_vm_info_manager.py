@@ -62,6 +62,7 @@ class _VmReport:
     location: str
     tags: dict[str, Any]
     classic: bool = False
+    os_type: str | None = None
     network: _VmNetwork | None = None
     policy: dict[str, Any] | None = None
     entry: _VmEntry | None = None
@@ -207,6 +208,28 @@ def _name(resource_id: object) -> str | None:
     return str(resource_id).rstrip("/").rsplit("/", 1)[-1] if resource_id else None
 
 
+def _os_type(vm: Mapping[str, Any]) -> str | None:
+    """'Linux', 'Windows' or None (unknown), from the VM body a list call returns.
+
+    ARM VMs carry ``properties.storageProfile.osDisk.osType`` (enum Windows/Linux; OSDisk and OSProfile in
+    azure-rest-api-specs specification/compute/resource-manager/Microsoft.Compute/ComputeRP/stable/2024-07-01/);
+    without it, whichever of ``osProfile.windowsConfiguration``/``linuxConfiguration`` is set tells. Classic VMs
+    carry ``properties.storageProfile.operatingSystemDisk.operatingSystem``.
+    """
+    props = vm.get("properties") or {}
+    storage = props.get("storageProfile") or {}
+    found = (storage.get("osDisk") or {}).get("osType") or (storage.get("operatingSystemDisk") or {}).get(
+        "operatingSystem"
+    )
+    if not found:
+        os_profile = props.get("osProfile") or {}
+        if os_profile.get("windowsConfiguration"):
+            found = "Windows"
+        elif os_profile.get("linuxConfiguration"):
+            found = "Linux"
+    return {"linux": "Linux", "windows": "Windows"}.get(str(found or "").lower())
+
+
 def _tags_match(tags: Mapping[str, Any], wanted: Mapping[str, Any]) -> bool:
     return all(str(tags.get(k)) == str(v) for k, v in wanted.items())
 
@@ -282,6 +305,7 @@ class _Inventory:
                     name=str(vm.get("name") or _name(vm_id)),
                     location=str(vm.get("location") or ""),
                     tags=dict(vm_tags),
+                    os_type=_os_type(vm),
                 )
             )
         return out
@@ -326,6 +350,7 @@ class _Inventory:
                     location=str(vm.get("location") or ""),
                     tags=dict(vm.get("tags") or {}),
                     classic=True,
+                    os_type=_os_type(vm),
                 )
             )
         return out
@@ -473,6 +498,7 @@ def _row(report: _VmReport, plan: _Plan, location: str | None) -> dict[str, Any]
         "resource_group": _rg_of(report.vm_id),
         "location": report.location,
         "classic": report.classic,
+        "os_type": report.os_type,
         "state": state,
         "reason_code": code,
         "reason": reason,

@@ -135,6 +135,16 @@ virtual_machines:
       type: bool
       returned: always
       sample: false
+    os_type:
+      description:
+        - The VM's operating system, from its OS disk (C(storageProfile.osDisk.osType)), or else from which of
+          C(osProfile.windowsConfiguration) and C(osProfile.linuxConfiguration) it has. Null when Azure does not say.
+        - Read from the same VM list call, so it costs no call.
+        - The onboard role uses it for per-OS ports (SSH for Linux, RDP and WinRM for Windows).
+      type: str
+      returned: always
+      choices: [Linux, Windows]
+      sample: Linux
     state:
       description: The portal's bucket.
       type: str

@@ -69,6 +69,8 @@ def test_every_demo_vm_in_its_bucket_with_its_reason(emu: EmulatorProcess, owner
     assert web["policy"]["name"] == "default" and [p["number"] for p in web["policy"]["ports"]] == [22]
     assert web["jit_rules_intact"] is True and web["missing_deny_rules"] == []
     assert rows["vm-fw-01"]["firewall"]["managed_by_policy"] is False
+    os_types = (web["os_type"], rows["vm-win-01"]["os_type"], rows["classic-vm-01"]["os_type"])
+    assert os_types == ("Linux", "Windows", None)
     # Exposure: SSH open to any source on vm-ssh-open's NIC NSG; vm-web-01 has only 443 open.
     assert rows["vm-ssh-open"]["exposed_ports"] == [22]
     assert rows["vm-ssh-open"]["exposure"] == [{"port": 22, "nsg": "nsg-ssh-open", "rule": "allow-ssh-from-anywhere"}]
