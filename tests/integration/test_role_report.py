@@ -105,23 +105,55 @@ def test_report_files_numbers_and_fail_on(tmp_path: Path, emu: EmulatorProcess, 
 
     out = tmp_path / "report"
     result = run(
-        tmp_path, report_play(out, report_fail_on="missing,drifted"), {"all": {"hosts": {"localhost": {}}}}, owner_env
+        tmp_path,
+        report_play(out, report_fail_on="missing,drifted,exposed"),
+        {"all": {"hosts": {"localhost": {}}}},
+        owner_env,
     )
-    # the missing deny rule fails the job, after the files are written
+    # the missing deny rule and the SSH port open to the Internet fail the job, after the files are written
     assert result.returncode == 2, result.stdout[-3000:]
-    assert "JIT report findings: missing" in result.stdout
+    assert "JIT report findings: missing, exposed" in result.stdout
+    assert "port 22 of vm-ssh-open open to the Internet without JIT" in result.stdout
     assert emu.writes() == []
+    # one jit_rule_facts and one jit_vm_info per subscription: the VMs are listed once, whatever their number
+    vm_lists = [r for r in emu.requests() if r["path"].endswith("/providers/Microsoft.Compute/virtualMachines")]
+    assert len(vm_lists) == 2, [r["path"] for r in vm_lists]
     data = json.loads((out / "jit-report.json").read_text())
     assert data["summary"]["active_grants"] == 1 and data["grants"][0]["vm"] == "vm-both-01"
     assert data["grants"][0]["justification"] == "CHG-2" and data["grants"][0]["seconds_left"] > 0
     assert sorted(h["outcome"] for h in data["history"]) == ["expired", "superseded"]
-    assert data["coverage"] == {"protected": 1, "protected_rules_missing": 1}
+    # the demo world: two VMs onboarded, five eligible ones not, three JIT cannot protect (with the reason)
+    assert data["coverage"] == {"protected": 1, "protected_rules_missing": 1, "not_configured": 5, "unsupported": 3}
+    assert sorted(v["vm"] for v in data["not_configured_vms"]) == [
+        "vm-db-01",
+        "vm-fw-01",
+        "vm-north-01",
+        "vm-ssh-open",
+        "vm-win-01",
+    ]
+    assert {v["vm"]: v["reason_code"] for v in data["unsupported_vms"]} == {
+        "classic-vm-01": "classic_vm",
+        "vm-nonsg-01": "no_nsg_or_firewall",
+        "vm-fwpol-01": "firewall_policy",
+    }
+    assert all(v["reason"] for v in data["unsupported_vms"])
+    assert [(v["vm"], v["ports"], v["exposure"]) for v in data["exposed_vms"]] == [
+        ("vm-ssh-open", [22], [{"port": 22, "nsg": "nsg-ssh-open", "rule": "allow-ssh-from-anywhere"}])
+    ]
+    assert (data["summary"]["not_configured"], data["summary"]["unsupported"], data["summary"]["exposed_vms"]) == (
+        5,
+        3,
+        1,
+    )
     missing = [f for f in data["findings"] if f["kind"] == "missing"]
     assert missing and all(f["vm"] == "vm-both-01" for f in missing)
-    assert data["failed_on"] == ["missing"]
+    assert data["findings_by_kind"]["not_configured"] == 5 and data["findings_by_kind"]["unsupported"] == 3
+    assert data["failed_on"] == ["missing", "exposed"]
     assert sum(b["total"] for b in data["grants_over_time"]) == 3
     md = (out / "jit-report.md").read_text()
     assert "| VMs under JIT with deny rules missing | 1 |" in md and "CHG-2" in md
+    assert "| VMs JIT cannot protect (unsupported) | 3 |" in md
+    assert "| vm-ssh-open | rg-app | not configured | 22 | 22: nsg-ssh-open/allow-ssh-from-anywhere |" in md
 
     # the page, as a browser renders it
     page = (out / "jit-report.html").resolve().as_uri()
@@ -134,13 +166,19 @@ def test_report_files_numbers_and_fail_on(tmp_path: Path, emu: EmulatorProcess, 
         cards = dom.find("div", id=f"summary-{key.replace('_', '-')}")
         if cards:
             assert cards[0]["data-value"] == str(value), key
-    assert len(dom.find("div", **{"class": "card"})) + len(dom.find("div", **{"class": "card bad"})) == 6
+    assert len(dom.find("div", **{"class": "card"})) + len(dom.find("div", **{"class": "card bad"})) == 9
+    assert dom.find("div", id="summary-exposed-vms")[0]["data-value"] == "1"
     segments = {a["data-series"]: int(a["data-value"]) for a in dom.find("rect", **{"class": "segment"})}
     assert segments == data["coverage"]
     assert dom.find("svg", id="chart-grants")[0]["data-total"] == "3"
     buckets = dom.find("g", **{"class": "bucket"})
     assert [b["data-total"] for b in buckets] == [str(b["total"]) for b in data["grants_over_time"]]
     assert dom.rows("grants") == 1 and dom.rows("history") == 2 and dom.rows("findings") == len(data["findings"])
+    assert dom.rows("not-configured") == 5 and dom.rows("unsupported") == 3 and dom.rows("exposed") == 1
+    assert {a["data-vm"]: a["data-reason-code"] for a in dom.find("tr") if "data-reason-code" in a} == {
+        v["vm"]: v["reason_code"] for v in data["unsupported_vms"]
+    }
+    assert [(a["data-vm"], a["data-ports"]) for a in dom.find("tr") if "data-ports" in a] == [("vm-ssh-open", "22")]
     # self-contained: no script, stylesheet link, image or frame, and nothing fetched from anywhere
     assert not [t for t, _a, _p in dom.elements if t in ("script", "link", "img", "iframe", "object", "embed")]
     assert not [a for _t, a, _p in dom.elements if any(v.startswith(("http:", "https:", "//")) for v in a.values())]
