@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import urlsplit
 
+from ._arm_id import _format_arm_id
 from ._auth import _AuthSettings, _build_credential, _Cloud, _mgmt_client_kwargs
 
 # Plain ARM GETs (resources without an SDK here) use these api-versions.
@@ -173,8 +174,7 @@ class _AzureClients:
 
     def list_vms(self, resource_group: str) -> list[dict[str, Any]]:
         return self.list_json(
-            f"/subscriptions/{self.subscription_id}/resourceGroups/{resource_group}"
-            "/providers/Microsoft.Compute/virtualMachines",
+            _format_arm_id(self.subscription_id, resource_group) + "/providers/Microsoft.Compute/virtualMachines",
             _COMPUTE_API_VERSION,
         )
 
@@ -186,9 +186,7 @@ class _AzureClients:
     # -- JIT policies, as raw JSON (unknown fields survive a read-modify-write) -----------------------------
     def list_policies(self, resource_group: str | None = None) -> list[dict[str, Any]]:
         """Policies of a resource group (or the subscription), every page, as raw JSON."""
-        scope = f"/subscriptions/{self.subscription_id}"
-        if resource_group:
-            scope += f"/resourceGroups/{resource_group}"
+        scope = _format_arm_id(self.subscription_id, resource_group or "")
         return self.list_json(f"{scope}/providers/Microsoft.Security/jitNetworkAccessPolicies", _JIT_API_VERSION)
 
     def get_policy(self, resource_group: str, location: str, name: str) -> dict[str, Any]:

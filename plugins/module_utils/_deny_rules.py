@@ -3,7 +3,8 @@
 """Is a VM's JIT protection really there? Missing deny rules, and allow rules that let a JIT port in first.
 
 Private API of azsecops.jit, used by jit_policy. Pure: NSG bodies (ARM wire JSON) in, findings out.
-Rule reading and JIT rule recognition are `_nsg`'s; this file only judges one VM's ports against them.
+Rule reading is `_nsg_rules`'s and JIT rule recognition `_rule_names`'; this file only judges one VM's
+ports against them.
 
 NSG rules are evaluated by priority, lowest number first, and the first match decides
 (https://learn.microsoft.com/azure/virtual-network/network-security-group-how-it-works), so an inbound
@@ -19,7 +20,7 @@ import ipaddress
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ._nsg import _NsgRule, _ports_cover, _read_nsg_rule
+from ._nsg_rules import _NsgRule, _ports_cover, _read_nsg_rule
 
 _ANY_DESTINATIONS = frozenset({"*", "any", "virtualnetwork"})
 

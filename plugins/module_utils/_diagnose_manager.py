@@ -23,8 +23,10 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from ._arm_id import _arm_key, _rg_of
 from ._errors import _azure_errors, _is_denied, _roles_for
 from ._facts_manager import _message
+from ._jit_grants import _Grant, _grants_from_policy, _show_time
 from ._jit_model import (
     _check_port_number,
     _check_resource_group,
@@ -33,17 +35,9 @@ from ._jit_model import (
     _JitValueError,
     _normalize_prefix,
     _parse_vm_id,
-    _vm_key,
 )
-from ._network_view import _key, _rg_of, _wire
-from ._nsg import (
-    _firewall_jit_rules,
-    _Grant,
-    _grants_from_policy,
-    _nsg_jit_rules,
-    _ports_cover,
-    _show_time,
-)
+from ._network_view import _wire
+from ._nsg_rules import _firewall_jit_rules, _nsg_jit_rules, _ports_cover
 from ._reachability import _evaluate_nsg, _evaluate_path, _Flow, _PathVerdict
 from ._rule_names import _jit_rule_kind
 from ._vm_info_manager import _CONFIGURED, _UNSUPPORTED, _classify, _Inventory, _name, _VmReport
@@ -187,7 +181,7 @@ def _check_permissions(permissions: Sequence[Mapping[str, Any]] | None, error: s
 def _grants_for(policy: Mapping[str, Any] | None, vm_id: str, port: int) -> list[_Grant]:
     if policy is None:
         return []
-    key = _vm_key(vm_id)
+    key = _arm_key(vm_id)
     grants = [g for g in _grants_from_policy(policy) if g.vm_key == key and g.number == port]
     return sorted(grants, key=lambda g: (g.start_text, g.sequence))
 
@@ -446,7 +440,9 @@ def _check_activity(events: Sequence[Mapping[str, Any]] | None, error: str | Non
         if "jitnetworkaccesspolicies" not in operation.lower() or status.lower() != "failed":
             continue
         message = str((event.get("properties") or {}).get("statusMessage") or "")
-        if report.policy is not None and _key(str(event.get("resourceId"))) != _key(str(report.policy.get("id"))):
+        if report.policy is not None and _arm_key(str(event.get("resourceId"))) != _arm_key(
+            str(report.policy.get("id"))
+        ):
             if report.name.lower() not in message.lower():
                 continue
         failed.append(

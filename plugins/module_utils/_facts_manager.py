@@ -15,8 +15,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
+from ._arm_id import _arm_key, _format_arm_id, _name_of, _rg_of
 from ._clients import _COMPUTE_API_VERSION
 from ._errors import _azure_errors, _denied_action, _is_denied
+from ._jit_grants import _Grant, _grants_from_policy, _request_row
 from ._jit_model import (
     _check_resource_group,
     _check_vm_name,
@@ -24,31 +26,23 @@ from ._jit_model import (
     _normalize_protocol,
     _parse_vm_id,
     _snake,
-    _vm_key,
-    _vm_name,
     _VmEntry,
 )
-from ._network_view import _key, _NetworkView, _rg_of, _VmNetwork, _wire
-from ._nsg import (
+from ._network_view import _NetworkView, _VmNetwork, _wire
+from ._nsg_rules import _firewall_jit_rules, _nsg_jit_rules, _nsg_open_rules
+from ._rule_judge import (
     _ACTIVE,
     _DRIFTED,
     _EXPIRED,
     _ORPHANED,
     _SHADOWED,
-    _firewall_jit_rules,
-    _Grant,
-    _grants_from_policy,
     _judge_firewall,
     _judge_nsg,
     _Missing,
-    _missing_result,
-    _nsg_jit_rules,
-    _nsg_open_rules,
-    _request_row,
     _Verdict,
-    _verdict_result,
     _VmTarget,
 )
+from ._rule_results import _missing_result, _verdict_result
 
 if TYPE_CHECKING:  # only for types: unit tests drive the managers with a small fake module
     from ._module import _AzureJitModule
@@ -93,7 +87,7 @@ class _FactsView(_NetworkView):
             try:
                 for item in fetch():
                     body = _wire(item)
-                    into[_key(body.get("id"))] = body
+                    into[_arm_key(body.get("id"))] = body
             except _azure_errors() as exc:
                 if not _is_denied(exc):
                     raise
@@ -103,7 +97,7 @@ class _FactsView(_NetworkView):
             self._whole[kind] = True
         for vnet in self.vnets.values():
             for subnet in (vnet.get("properties") or {}).get("subnets") or []:
-                self.subnets[_key(subnet.get("id"))] = subnet
+                self.subnets[_arm_key(subnet.get("id"))] = subnet
 
     def read(self, kind: str, rg: str) -> bool:
         """True when resources of ``kind`` in ``rg`` were read (no call is made here)."""
@@ -122,13 +116,13 @@ def _policy_result(policy: dict[str, Any], keep: set[str] | None) -> dict[str, A
     props = policy.get("properties") or {}
     vms = []
     for index, raw in enumerate(props.get("virtualMachines") or []):
-        if keep is not None and _vm_key(str(raw.get("id", ""))) not in keep:
+        if keep is not None and _arm_key(str(raw.get("id", ""))) not in keep:
             continue
         try:
             vms.append(_VmEntry.from_wire(raw, f"virtualMachines[{index}]").to_result(include_public_ip=True))
         except _JitValueError:
             vm_id = str(raw.get("id", ""))
-            vms.append({"id": vm_id, "name": _vm_name(vm_id), "ports": _snake(raw.get("ports") or [])})
+            vms.append({"id": vm_id, "name": _name_of(vm_id), "ports": _snake(raw.get("ports") or [])})
     return {
         "id": policy_id,
         "name": policy.get("name"),
@@ -156,7 +150,7 @@ def _protocols(raw_vm: dict[str, Any]) -> tuple[tuple[int, str], ...]:
 
 
 def _names(ids: Iterable[str]) -> str:
-    return ", ".join(sorted({_vm_name(i) for i in ids}))
+    return ", ".join(sorted({_name_of(i) for i in ids}))
 
 
 class _FactsManager:
@@ -274,7 +268,7 @@ class _FactsManager:
         stale = _stale_entries(targets, selected_keys)
         for entry in stale:
             self.warnings.append(f"{entry['reason']}; {entry['fix']}")
-        self._warn_unread(view, paths, selected, filters, {_vm_key(e["vm"]["id"]) for e in stale})
+        self._warn_unread(view, paths, selected, filters, {_arm_key(e["vm"]["id"]) for e in stale})
 
         rules = [
             _verdict_result(v, self._scope(v.vm, v.container_id, paths, view), self._name(v, view)) for v in verdicts
@@ -312,7 +306,7 @@ class _FactsManager:
             for raw in (policy.get("properties") or {}).get("virtualMachines") or []:
                 vm_id = raw.get("id")
                 if isinstance(vm_id, str) and vm_id:
-                    found.setdefault(_vm_key(vm_id), (policy, raw))
+                    found.setdefault(_arm_key(vm_id), (policy, raw))
         return found
 
     def _select(
@@ -333,16 +327,14 @@ class _FactsManager:
         subscription = self.module.clients.subscription_id
         for kind, value in filters:
             if kind == "id":
-                selected[_vm_key(value)] = known.get(_vm_key(value), value)
+                selected[_arm_key(value)] = known.get(_arm_key(value), value)
                 continue
-            matches = {key: vm_id for key, vm_id in known.items() if _vm_name(vm_id).lower() == value}
+            matches = {key: vm_id for key, vm_id in known.items() if _name_of(vm_id).lower() == value}
             if matches:
                 selected.update(matches)
             elif rg:
-                vm_id = (
-                    f"/subscriptions/{subscription}/resourceGroups/{rg}/providers/Microsoft.Compute/virtualMachines/"
-                )
-                selected[_vm_key(vm_id + value)] = vm_id + value
+                vm_id = _format_arm_id(subscription, rg, "Microsoft.Compute", ("virtualMachines", value))
+                selected[_arm_key(vm_id)] = vm_id
             else:
                 self.warnings.append(f"virtual_machines: no VM named {value} in the subscription's JIT policies or VMs")
         return selected
@@ -370,12 +362,12 @@ class _FactsManager:
             targets.append(
                 _VmTarget(
                     id=vm_id,
-                    name=str((body or {}).get("name") or _vm_name(vm_id)),
+                    name=str((body or {}).get("name") or _name_of(vm_id)),
                     exists=exists,
                     path_known=path is not None and path.complete,
                     private_ip=path.private_ip if path else None,
-                    nsgs=tuple(_key(nsg_id) for _scope, nsg_id in path.nsg_ids) if path else (),
-                    firewall=_key(path.firewall_id) if path and path.firewall_id else None,
+                    nsgs=tuple(_arm_key(nsg_id) for _scope, nsg_id in path.nsg_ids) if path else (),
+                    firewall=_arm_key(path.firewall_id) if path and path.firewall_id else None,
                     firewall_ip=path.firewall_public_ip if path else None,
                     policy_id=str(vm_policy.get("id")) if vm_policy else None,
                     policy_name=str(vm_policy.get("name")) if vm_policy else None,
@@ -405,9 +397,9 @@ class _FactsManager:
             if selected is not None and key not in selected:
                 continue
             for _scope, nsg_id in path.nsg_ids:
-                nsg_keys[_key(nsg_id)] = None
+                nsg_keys[_arm_key(nsg_id)] = None
             if path.firewall_id and not path.firewall_managed:
-                firewall_keys[_key(path.firewall_id)] = None
+                firewall_keys[_arm_key(path.firewall_id)] = None
         if selected is None:
             for key in view.nsgs:
                 if rg is None or _rg_of(key) == rg.lower():
@@ -445,14 +437,14 @@ class _FactsManager:
     def _scope(vm: _VmTarget | None, container_id: str, paths: dict[str, _VmNetwork], view: _FactsView) -> str | None:
         """nic / subnet / firewall: where the NSG sits on the rule's VM's path, else on any VM's path, else
         what the NSG's own back-references say."""
-        key = _key(container_id)
+        key = _arm_key(container_id)
         if key in view.firewalls:
             return "firewall"
         candidates = [paths[vm.key]] if vm is not None and vm.key in paths else []
         candidates += list(paths.values())
         for path in candidates:
             for scope, nsg_id in path.nsg_ids:
-                if _key(nsg_id) == key:
+                if _arm_key(nsg_id) == key:
                     return scope
         props = (view.nsgs.get(key) or {}).get("properties") or {}
         if props.get("networkInterfaces"):
@@ -463,7 +455,7 @@ class _FactsManager:
 
     @staticmethod
     def _name(verdict: _Verdict, view: _FactsView) -> str | None:
-        key = _key(verdict.container_id)
+        key = _arm_key(verdict.container_id)
         body = view.nsgs.get(key) or view.firewalls.get(key) or {}
         return body.get("name")
 
@@ -474,7 +466,7 @@ class _FactsManager:
             protocols: dict[tuple[str, int], str] = {}
             for raw in (policy.get("properties") or {}).get("virtualMachines") or []:
                 for number, protocol in _protocols(raw):
-                    protocols[(_vm_key(str(raw.get("id", ""))), number)] = protocol
+                    protocols[(_arm_key(str(raw.get("id", ""))), number)] = protocol
             for grant in _grants_from_policy(policy):
                 if selected is not None and grant.vm_key not in selected:
                     continue
@@ -498,7 +490,7 @@ class _FactsManager:
             if kind == _NSGS:
                 nsgs = sorted(
                     {
-                        _vm_name(nsg_id)
+                        _name_of(nsg_id)
                         for path in paths.values()
                         for _scope, nsg_id in path.nsg_ids
                         if place == "the subscription" or _rg_of(nsg_id).lower() == place
@@ -552,7 +544,7 @@ def _firewall_ip(view: _FactsView, firewall: dict[str, Any]) -> str | None:
     for cfg in (firewall.get("properties") or {}).get("ipConfigurations") or []:
         pip = ((cfg.get("properties") or {}).get("publicIPAddress") or {}).get("id")
         if pip:
-            address = ((view.public_ips.get(_key(pip)) or {}).get("properties") or {}).get("ipAddress")
+            address = ((view.public_ips.get(_arm_key(pip)) or {}).get("properties") or {}).get("ipAddress")
             if address:
                 return str(address)
     return None
@@ -622,7 +614,7 @@ def _summary(
     for row in requests:
         by_status[row["status"]] = by_status.get(row["status"], 0) + 1
     in_policies = {
-        _vm_key(vm["id"]) for policy in policies for vm in policy["virtual_machines"] if isinstance(vm.get("id"), str)
+        _arm_key(vm["id"]) for policy in policies for vm in policy["virtual_machines"] if isinstance(vm.get("id"), str)
     }
     problems = {
         "missing_deny": sum(1 for m in missing if m["kind"] == "deny"),

@@ -26,6 +26,8 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from ._arm_id import _arm_key, _format_arm_id, _name_of, _parse_arm_id
+
 try:
     # isodate comes with every azure-mgmt-* package; guarded so that importing this file never fails.
     import isodate as _isodate
@@ -54,11 +56,6 @@ _PROTOCOLS = {"tcp": "TCP", "udp": "UDP", "*": "*", "any": "*", "all": "*"}
 _SUBSCRIPTION_RE = re.compile(r"[0-9A-Fa-f]{8}-(?:[0-9A-Fa-f]{4}-){3}[0-9A-Fa-f]{12}")
 _RESOURCE_GROUP_RE = re.compile(r"[-\w._()]{1,90}")
 _VM_NAME_RE = re.compile(r"[A-Za-z0-9._-]{1,64}")
-_VM_ID_RE = re.compile(
-    r"/subscriptions/(?P<sub>[^/]+)/resourceGroups/(?P<rg>[^/]+)"
-    r"/providers/(?P<ns>[^/]+)/(?P<type>[^/]+)/(?P<name>[^/]+)/?",
-    re.IGNORECASE,
-)
 _SHORT_DURATION_RE = re.compile(r"(?:(\d+)\s*d)?\s*(?:(\d+)\s*h)?\s*(?:(\d+)\s*m)?", re.IGNORECASE)
 _TIME_RE = re.compile(
     r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d+))?)?\s*(Z|z|[+-]\d{2}(?::?\d{2})?)?"
@@ -538,11 +535,11 @@ class _VmEntry:
 
     @property
     def key(self) -> str:
-        return _vm_key(self.id)
+        return _arm_key(self.id)
 
     @property
     def name(self) -> str:
-        return _vm_name(self.id)
+        return _name_of(self.id)
 
     @classmethod
     def from_wire(cls, data: Mapping[str, Any], field: str = "virtualMachines[0]") -> _VmEntry:
@@ -716,22 +713,18 @@ def _parse_vm_id(vm_id: object, field: str = "id") -> tuple[str, str, str]:
     if not isinstance(vm_id, str):
         raise _JitValueError(field, f"{vm_id!r} is not a VM id; expected {_VM_ID_FORM}")
     text = vm_id.strip()
-    match = _VM_ID_RE.fullmatch(text)
-    if match is None:
+    parsed = _parse_arm_id(text)
+    if parsed is None or not parsed.resource_group or len(parsed.types) != 1 or text.endswith("//"):
         if "/microsoft.classiccompute/" in text.lower():
             raise _classic_vm_error(field, text)
         raise _JitValueError(field, f"{text!r} is not a VM id; expected {_VM_ID_FORM}")
-    namespace, kind = match.group("ns").lower(), match.group("type").lower()
-    if namespace == "microsoft.classiccompute":
+    if parsed.namespace.lower() == "microsoft.classiccompute":
         raise _classic_vm_error(field, text)
-    if namespace != "microsoft.compute" or kind != "virtualmachines":
-        raise _JitValueError(
-            field,
-            f"{text} is a {match.group('ns')}/{match.group('type')} id, not a VM id; expected {_VM_ID_FORM}",
-        )
-    subscription = _check_subscription_id(match.group("sub"), field)
-    resource_group = _check_resource_group(match.group("rg"), field)
-    name = _check_vm_name(match.group("name"), field)
+    if not parsed.is_type("Microsoft.Compute/virtualMachines"):
+        raise _JitValueError(field, f"{text} is a {parsed.resource_type} id, not a VM id; expected {_VM_ID_FORM}")
+    subscription = _check_subscription_id(parsed.subscription, field)
+    resource_group = _check_resource_group(parsed.resource_group, field)
+    name = _check_vm_name(parsed.name, field)
     return subscription, resource_group, name
 
 
@@ -740,10 +733,7 @@ def _vm_id(subscription: str, resource_group: str, name: str, field: str = "virt
     subscription = _check_subscription_id(subscription, field)
     resource_group = _check_resource_group(resource_group, field)
     name = _check_vm_name(name, field)
-    return (
-        f"/subscriptions/{subscription}/resourceGroups/{resource_group}"
-        f"/providers/Microsoft.Compute/virtualMachines/{name}"
-    )
+    return _format_arm_id(subscription, resource_group, "Microsoft.Compute", ("virtualMachines", name))
 
 
 def _vm_entries(value: object) -> object:
@@ -758,15 +748,6 @@ def _vm_entries(value: object) -> object:
     if isinstance(value, list):
         return [{"name": item.strip()} if isinstance(item, str) else item for item in value]
     return value
-
-
-def _vm_key(vm_id: str) -> str:
-    """ARM ids are case-insensitive: compare them lower-cased."""
-    return vm_id.strip().rstrip("/").lower()
-
-
-def _vm_name(vm_id: str) -> str:
-    return vm_id.strip().rstrip("/").rsplit("/", 1)[-1]
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -798,11 +779,11 @@ def _diff_entry(raw: Mapping[str, Any]) -> dict[str, Any]:
     except _JitValueError:
         # Whatever Azure holds must still show in the diff, even if we cannot read it.
         vm_id = str(raw.get("id", ""))
-        return {"id": vm_id, "name": _vm_name(vm_id), "ports": _snake(raw.get("ports") or [])}
+        return {"id": vm_id, "name": _name_of(vm_id), "ports": _snake(raw.get("ports") or [])}
 
 
 def _diff_view(vms: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    entries = sorted((_diff_entry(raw) for raw in vms), key=lambda entry: _vm_key(entry["id"]))
+    entries = sorted((_diff_entry(raw) for raw in vms), key=lambda entry: _arm_key(entry["id"]))
     return {"virtual_machines": entries}
 
 
@@ -867,7 +848,7 @@ def _plan_policy(
     before = _diff_view(existing) if existed else {}
 
     if state == "absent" and not wanted:
-        actions = [f"remove VM {_vm_name(str(raw.get('id', '')))}" for raw in existing]
+        actions = [f"remove VM {_name_of(str(raw.get('id', '')))}" for raw in existing]
         if existed:
             actions.append("delete policy")
         return _PolicyPlan(
@@ -884,11 +865,11 @@ def _plan_policy(
     vms: list[dict[str, Any]] = []
     handled: set[str] = set()
     for raw in existing:
-        key = _vm_key(str(raw.get("id", "")))
+        key = _arm_key(str(raw.get("id", "")))
         found = wanted.get(key)
         if found is None:
             if purge and state == "present":
-                actions.append(f"remove VM {_vm_name(str(raw.get('id', '')))}")
+                actions.append(f"remove VM {_name_of(str(raw.get('id', '')))}")
             else:
                 vms.append(dict(raw))
             continue

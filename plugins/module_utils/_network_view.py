@@ -15,6 +15,7 @@ import dataclasses
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from ._arm_id import _arm_key, _rg_of
 from ._errors import _azure_errors, _is_denied
 
 
@@ -35,15 +36,6 @@ class _VmNetwork:
     firewall_public_ip: str | None = None
     firewall_managed: bool = False
     complete: bool = True  # False when a read was denied and the NSG list may be partial
-
-
-def _key(resource_id: str | None) -> str:
-    return (resource_id or "").rstrip("/").lower()
-
-
-def _rg_of(resource_id: str) -> str:
-    parts = resource_id.split("/")
-    return parts[4] if len(parts) > 4 else ""
 
 
 def _ref(value: Any) -> str | None:
@@ -86,7 +78,7 @@ class _NetworkView:
         try:
             for item in fetch(rg):
                 body = _wire(item)
-                into[_key(body.get("id"))] = body
+                into[_arm_key(body.get("id"))] = body
         except _azure_errors() as exc:
             if not _is_denied(exc):
                 raise
@@ -104,7 +96,7 @@ class _NetworkView:
         ok = self._load("virtual networks", resource_group, self.clients.network.virtual_networks.list, self.vnets)
         for vnet in list(self.vnets.values()):
             for subnet in (vnet.get("properties") or {}).get("subnets") or []:
-                self.subnets[_key(subnet.get("id"))] = subnet
+                self.subnets[_arm_key(subnet.get("id"))] = subnet
         return ok
 
     def load_nsgs(self, resource_group: str) -> bool:
@@ -126,15 +118,15 @@ class _NetworkView:
         ids = list(vm_ids)
         for rg in sorted({_rg_of(v) for v in ids}):
             self.load_vms(rg)
-        for vm in (self.vms.get(_key(v)) for v in ids):
+        for vm in (self.vms.get(_arm_key(v)) for v in ids):
             for nic in _nic_refs(vm):
                 self.load_nics(_rg_of(nic))
         paths: dict[str, _VmNetwork] = {}
         for vm_id in ids:
-            vm = self.vms.get(_key(vm_id))
+            vm = self.vms.get(_arm_key(vm_id))
             if vm is None:
                 continue
-            paths[_key(vm_id)] = self._path(vm, with_nsgs=with_nsgs)
+            paths[_arm_key(vm_id)] = self._path(vm, with_nsgs=with_nsgs)
         return paths
 
     def _path(self, vm: dict[str, Any], *, with_nsgs: bool) -> _VmNetwork:
@@ -150,7 +142,7 @@ class _NetworkView:
         if not nic_ids:
             return path
         path.nic_id = nic_ids[0]
-        nic = self.nics.get(_key(path.nic_id))
+        nic = self.nics.get(_arm_key(path.nic_id))
         if nic is None:
             path.complete = False
             return path
@@ -164,7 +156,7 @@ class _NetworkView:
         path.subnet_id = _ref(cprops.get("subnet"))
         pip_id = _ref(cprops.get("publicIPAddress"))
         if pip_id and self.load_public_ips(_rg_of(pip_id)):
-            pip = self.public_ips.get(_key(pip_id)) or {}
+            pip = self.public_ips.get(_arm_key(pip_id)) or {}
             path.public_ip = (pip.get("properties") or {}).get("ipAddress")
         if not with_nsgs:
             return path
@@ -174,9 +166,9 @@ class _NetworkView:
         if path.subnet_id:
             vnet_id = path.subnet_id.rsplit("/subnets/", 1)[0]
             if self.load_vnets(_rg_of(vnet_id)):
-                subnet = self.subnets.get(_key(path.subnet_id)) or {}
+                subnet = self.subnets.get(_arm_key(path.subnet_id)) or {}
                 subnet_nsg = _ref((subnet.get("properties") or {}).get("networkSecurityGroup"))
-                if subnet_nsg and _key(subnet_nsg) != _key(nic_nsg):
+                if subnet_nsg and _arm_key(subnet_nsg) != _arm_key(nic_nsg):
                     path.nsg_ids.append(("subnet", subnet_nsg))
                 self._firewall(path, vnet_id)
             else:
@@ -188,7 +180,7 @@ class _NetworkView:
 
     def _firewall(self, path: _VmNetwork, vnet_id: str) -> None:
         """An Azure Firewall in the VM's virtual network (its AzureFirewallSubnet) protects the VM."""
-        vnet = self.vnets.get(_key(vnet_id)) or {}
+        vnet = self.vnets.get(_arm_key(vnet_id)) or {}
         fw_subnet = next(
             (s for s in (vnet.get("properties") or {}).get("subnets") or [] if s.get("name") == "AzureFirewallSubnet"),
             None,
@@ -197,20 +189,20 @@ class _NetworkView:
             return
         for firewall in self.firewalls.values():
             for cfg in (firewall.get("properties") or {}).get("ipConfigurations") or []:
-                if _key(_ref((cfg.get("properties") or {}).get("subnet"))) == _key(fw_subnet.get("id")):
+                if _arm_key(_ref((cfg.get("properties") or {}).get("subnet"))) == _arm_key(fw_subnet.get("id")):
                     path.firewall_id = firewall["id"]
                     path.firewall_managed = bool(_ref((firewall.get("properties") or {}).get("firewallPolicy")))
                     pip_id = _ref((cfg.get("properties") or {}).get("publicIPAddress"))
                     if pip_id and self.load_public_ips(_rg_of(pip_id)):
-                        pip = self.public_ips.get(_key(pip_id)) or {}
+                        pip = self.public_ips.get(_arm_key(pip_id)) or {}
                         path.firewall_public_ip = (pip.get("properties") or {}).get("ipAddress")
                     return
 
     def nsg(self, nsg_id: str) -> dict[str, Any] | None:
-        return self.nsgs.get(_key(nsg_id))
+        return self.nsgs.get(_arm_key(nsg_id))
 
     def firewall(self, firewall_id: str) -> dict[str, Any] | None:
-        return self.firewalls.get(_key(firewall_id))
+        return self.firewalls.get(_arm_key(firewall_id))
 
     def refresh(self) -> None:
         """Forget the NSGs and firewalls read so far (for polling)."""

@@ -14,6 +14,7 @@ import time
 from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
+from ._arm_id import _arm_key, _child_of, _format_arm_id, _name_of, _rg_of
 from ._deny_rules import _judge_port
 from ._errors import _azure_errors, _error_fields, _is_denied
 from ._jit_model import (
@@ -27,8 +28,6 @@ from ._jit_model import (
     _ports_from_params,
     _prefixes_from_wire,
     _snake,
-    _vm_key,
-    _vm_name,
     _VmEntry,
 )
 from ._locks import _LockTimeout, _policy_lock
@@ -161,7 +160,7 @@ class _PolicyManager:
 
     def _location(self, existing: dict[str, Any] | None) -> str:
         if existing is not None:
-            return str(existing.get("location") or _location_from_id(existing["id"]))
+            return str(existing.get("location") or _child_of(existing["id"], "locations"))
         if self.params.get("location"):
             return _canonical_location(self.params["location"])
         try:
@@ -187,10 +186,10 @@ class _PolicyManager:
         """The listed VMs as Azure has them, one list call per resource group (not one GET per VM)."""
         by_rg: dict[str, list[_VmEntry]] = defaultdict(list)
         for entry in entries:
-            by_rg[entry.id.split("/")[4].lower()].append(entry)
+            by_rg[_rg_of(entry.id).lower()].append(entry)
         found: dict[str, dict[str, Any]] = {}
         for wanted in by_rg.values():
-            rg_name = wanted[0].id.split("/")[4]
+            rg_name = _rg_of(wanted[0].id)
             vms = self._vms_of(rg_name)
             if vms is None:
                 # Security Admin, a documented JIT role, cannot read VMs: write with the ids as given and let
@@ -204,7 +203,7 @@ class _PolicyManager:
                 if warning not in self.warnings:
                     self.warnings.append(warning)
                 continue
-            index = {_vm_key(vm["id"]): vm for vm in vms}
+            index = {_arm_key(vm["id"]): vm for vm in vms}
             missing = [e for e in wanted if e.key not in index]
             if missing:
                 self._fail_missing(rg_name, missing)
@@ -217,8 +216,8 @@ class _PolicyManager:
         classic: set[str] = set()
         try:
             listed = self.module.clients.list_json(
-                f"/subscriptions/{self.module.clients.subscription_id}/resourceGroups/{rg_name}"
-                "/providers/Microsoft.ClassicCompute/virtualMachines",
+                _format_arm_id(self.module.clients.subscription_id, rg_name)
+                + "/providers/Microsoft.ClassicCompute/virtualMachines",
                 _CLASSIC_API_VERSION,
             )
             classic = {str(vm.get("name", "")).lower() for vm in listed}
@@ -257,7 +256,7 @@ class _PolicyManager:
 
     def _effective(self, existing_vms: list[dict[str, Any]] | None, desired: list[_Wanted]) -> list[_VmEntry]:
         """What this task wants each VM to be: a VM listed without ports keeps the ports it has (as first read)."""
-        have = {_vm_key(str(v.get("id", ""))): v for v in existing_vms or []}
+        have = {_arm_key(str(v.get("id", ""))): v for v in existing_vms or []}
         out = []
         for wanted in desired:
             entry = wanted.entry
@@ -319,13 +318,13 @@ class _PolicyManager:
         except _azure_errors() as exc:
             self.module.fail_azure(exc, "read the network security groups of the VMs (check_rules: false skips this)")
         # The view listed the VMs of these resource groups: the VM checks before writing reuse that list.
-        seen: dict[str, list[dict[str, Any]]] = {e.id.split("/")[4].lower(): [] for e in effective}
+        seen: dict[str, list[dict[str, Any]]] = {_rg_of(e.id).lower(): [] for e in effective}
         for vm in view.vms.values():
-            seen.setdefault(str(vm.get("id", "")).split("/")[4].lower(), []).append(vm)
+            seen.setdefault(_rg_of(vm.get("id")).lower(), []).append(vm)
         for rg, vms in seen.items():
             if f"virtual machines in {rg}" not in view.denied and rg not in self._rg_vms:
                 self._rg_vms[rg] = vms
-        held = {_vm_key(str(v.get("id", ""))): v for v in existing_vms}
+        held = {_arm_key(str(v.get("id", ""))): v for v in existing_vms}
         restore: list[str] = []
         for entry in effective:
             path = paths.get(entry.key)
@@ -368,9 +367,9 @@ class _PolicyManager:
         """Entries of VMs that exist (one VM list per resource group), and the names of those that do not."""
         by_rg: dict[str, str] = {}
         for vm in existing_vms:
-            parts = str(vm.get("id", "")).split("/")
-            if len(parts) > 4:
-                by_rg.setdefault(parts[4].lower(), parts[4])
+            rg = _rg_of(vm.get("id"))
+            if rg:
+                by_rg.setdefault(rg.lower(), rg)
         known: set[str] = set()
         blind: list[str] = []
         for rg_name in by_rg.values():
@@ -378,13 +377,14 @@ class _PolicyManager:
             if vms is None:
                 blind.append(rg_name)
                 continue
-            known.update(_vm_key(str(v["id"])) for v in vms)
+            known.update(_arm_key(str(v["id"])) for v in vms)
         kept, stale = [], []
+        unreadable = {rg.lower() for rg in blind}  # resource group names compare case-insensitively
         for vm in existing_vms:
             vm_id = str(vm.get("id", ""))
-            parts = vm_id.split("/")
-            if len(parts) > 4 and parts[4] not in blind and _vm_key(vm_id) not in known:
-                stale.append(_vm_name(vm_id))
+            rg = _rg_of(vm_id)
+            if rg and rg.lower() not in unreadable and _arm_key(vm_id) not in known:
+                stale.append(_name_of(vm_id))
             else:
                 kept.append(vm)
         if blind:
@@ -473,13 +473,13 @@ class _PolicyManager:
 
     def _check_other_policies(self, existing: dict[str, Any] | None, desired: list[_Wanted]) -> None:
         """A VM belongs to one policy: say where it is before Azure answers 409 to our write."""
-        mine = _vm_key(str((existing or {}).get("id", "")))
+        mine = _arm_key(str((existing or {}).get("id", "")))
         held: dict[str, dict[str, Any]] = {}
         for policy in self._rg_policies:
-            if existing is not None and _vm_key(str(policy.get("id", ""))) == mine:
+            if existing is not None and _arm_key(str(policy.get("id", ""))) == mine:
                 continue
             for vm in (policy.get("properties") or {}).get("virtualMachines") or []:
-                held.setdefault(_vm_key(str(vm.get("id", ""))), policy)
+                held.setdefault(_arm_key(str(vm.get("id", ""))), policy)
         problems = []
         for wanted in desired:
             other = held.get(wanted.entry.key)
@@ -514,13 +514,13 @@ class _PolicyManager:
         self, plan: _PolicyPlan, existing_vms: list[dict[str, Any]], desired: list[_VmEntry], location: str
     ) -> None:
         """Look up (in bulk) only the VMs this run adds or changes, and take Azure's id casing."""
-        before = {_vm_key(str(v.get("id", ""))): v for v in existing_vms}
-        unchanged = {key for key, v in ((_vm_key(str(w.get("id", ""))), w) for w in plan.vms) if before.get(key) == v}
+        before = {_arm_key(str(v.get("id", ""))): v for v in existing_vms}
+        unchanged = {key for key, v in ((_arm_key(str(w.get("id", ""))), w) for w in plan.vms) if before.get(key) == v}
         touched = [e for e in desired if e.key not in unchanged and e.key not in self._found_vms]
         if touched:
             self._found_vms.update(self._lookup_vms(touched))
         for wire in plan.vms:
-            vm = self._found_vms.get(_vm_key(str(wire.get("id", ""))))
+            vm = self._found_vms.get(_arm_key(str(wire.get("id", ""))))
             if vm is not None:
                 wire["id"] = vm["id"]
                 vm_location = str(vm.get("location", "")).replace(" ", "").lower()
@@ -534,10 +534,10 @@ class _PolicyManager:
     def _source_warnings(self, plan: _PolicyPlan, existing: dict[str, Any] | None) -> None:
         """Warn when a port's allowed sources become any address (which they were not before)."""
         before = {
-            _vm_key(str(v.get("id", ""))): v for v in (existing or {}).get("properties", {}).get("virtualMachines", [])
+            _arm_key(str(v.get("id", ""))): v for v in (existing or {}).get("properties", {}).get("virtualMachines", [])
         }
         for wire in plan.vms:
-            old = before.get(_vm_key(str(wire.get("id", ""))))
+            old = before.get(_arm_key(str(wire.get("id", ""))))
             if old == wire:
                 continue
             old_ports = {str(x.get("number")): x for x in (old or {}).get("ports") or []}
@@ -549,7 +549,7 @@ class _PolicyManager:
                 if previous is not None and _is_any_source(_prefixes_from_wire(previous)):
                     continue
                 self.warnings.append(
-                    f"VM {_vm_name(str(wire['id']))} port {port['number']} allows requests from any source "
+                    f"VM {_name_of(str(wire['id']))} port {port['number']} allows requests from any source "
                     f"({', '.join(sources)}): a request may open it to the whole Internet; give allowed_source "
                     "to restrict it"
                 )
@@ -570,10 +570,10 @@ class _PolicyManager:
             return clients.put_policy(p["resource_group"], location, existing["name"] if existing else p["name"], body)
         except _azure_errors() as exc:
             stale = _missing_vm_in(exc)
-            if stale is not None and _vm_key(stale) not in self._own:
+            if stale is not None and _arm_key(stale) not in self._own:
                 self.module.fail(
                     f"Azure refuses every write of JIT policy {p['name']} because it holds an entry for VM "
-                    f"{_vm_name(stale)} ({stale}), which no longer exists (VirtualMachineNotFound). Remove that "
+                    f"{_name_of(stale)} ({stale}), which no longer exists (VirtualMachineNotFound). Remove that "
                     "entry: rerun with remove_missing_vms: true (removes entries of every VM that no longer "
                     f"exists), or run jit_policy with state: absent and virtual_machines: [{{id: {stale}}}] "
                     "(nothing was changed)",
@@ -584,7 +584,7 @@ class _PolicyManager:
     def _lost(self, current: dict[str, Any] | None, effective: list[_VmEntry]) -> list[str]:
         """What of this task's VMs is not as written (lost updates show here)."""
         vms = {
-            _vm_key(str(v.get("id", ""))): v for v in (current or {}).get("properties", {}).get("virtualMachines", [])
+            _arm_key(str(v.get("id", ""))): v for v in (current or {}).get("properties", {}).get("virtualMachines", [])
         }
         lost = []
         for entry in effective:
@@ -677,12 +677,6 @@ def _check_location(value: object, field: str) -> str:
     return _canonical_location(value)
 
 
-def _location_from_id(policy_id: str) -> str:
-    parts = policy_id.split("/")
-    lowered = [x.lower() for x in parts]
-    return parts[lowered.index("locations") + 1] if "locations" in lowered else ""
-
-
 def _predicted_policy(
     plan: _PolicyPlan, existing: dict[str, Any] | None, subscription: str, p: dict[str, Any], location: str
 ) -> dict[str, Any] | None:
@@ -690,9 +684,12 @@ def _predicted_policy(
     if plan.delete_policy or (existing is not None and not plan.vms):
         return None
     name = existing["name"] if existing else p["name"]
-    policy_id = (existing or {}).get("id") or (
-        f"/subscriptions/{subscription}/resourceGroups/{p['resource_group']}/providers/Microsoft.Security"
-        f"/locations/{location}/jitNetworkAccessPolicies/{name}"
+    policy_id = (existing or {}).get("id") or _format_arm_id(
+        subscription,
+        p["resource_group"],
+        "Microsoft.Security",
+        ("locations", location),
+        ("jitNetworkAccessPolicies", name),
     )
     properties: dict[str, Any] = {"virtualMachines": plan.vms, "provisioningState": "Succeeded"}
     if existing and existing["properties"].get("requests") is not None:

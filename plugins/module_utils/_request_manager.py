@@ -18,7 +18,9 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from ._arm_id import _arm_key, _child_of, _name_of, _rg_of
 from ._errors import _azure_errors, _is_denied
+from ._jit_grants import _Grant, _grants_from_policy
 from ._jit_model import (
     _check_duration_bounds,
     _check_policy_name,
@@ -30,12 +32,9 @@ from ._jit_model import (
     _parse_time,
     _short_duration,
     _snake,
-    _vm_key,
-    _vm_name,
     _VmEntry,
 )
 from ._network_view import _NetworkView, _VmNetwork
-from ._nsg import _Grant, _grants_from_policy
 from ._request_model import (
     _allow_rule_names,
     _connection,
@@ -149,15 +148,15 @@ class _RequestManager:
             if not holders:
                 names = ", ".join(sorted({str(x.get("name")) for x in policies})) or "none"
                 problems.append(
-                    f"{field}: VM {_vm_name(vm_id)} is not in any JIT policy of {searched} (policies: {names}); add "
+                    f"{field}: VM {_name_of(vm_id)} is not in any JIT policy of {searched} (policies: {names}); add "
                     "it with azsecops.jit.jit_policy"
                 )
                 continue
             if len(holders) > 1:
-                problems.append(f"{field}: VM {_vm_name(vm_id)} is in several policies; set name to choose one")
+                problems.append(f"{field}: VM {_name_of(vm_id)} is in several policies; set name to choose one")
                 continue
             policy, vm = holders[0]
-            groups.setdefault(_vm_key(policy["id"]), (policy, []))[1].append((vm, ports, field))
+            groups.setdefault(_arm_key(policy["id"]), (policy, []))[1].append((vm, ports, field))
         if problems:
             self.module.fail("; ".join(problems) + " (nothing was requested)")
         return list(groups.values())
@@ -197,7 +196,7 @@ class _RequestManager:
             short = [x for _policy, ports in plans for x in ports if x.duration <= min_remaining]
             if short:
                 which = ", ".join(
-                    f"VM {_vm_name(x.vm_id)} port {x.number} ({_short_duration(x.duration)})" for x in short
+                    f"VM {_name_of(x.vm_id)} port {x.number} ({_short_duration(x.duration)})" for x in short
                 )
                 self.module.fail(
                     f"min_remaining: {_short_duration(min_remaining)} is not shorter than the access requested for "
@@ -222,7 +221,7 @@ class _RequestManager:
                     grant = _covering_grant(grants, port, now, min_remaining)
                     if grant is None:
                         continue
-                    key = (_vm_key(port.vm_id), port.number)
+                    key = (_arm_key(port.vm_id), port.number)
                     if self._rules_hold(view, paths, port, grant, now):
                         reused[key] = grant
                     elif _is_young(grant, now):
@@ -231,7 +230,7 @@ class _RequestManager:
                         reused[key] = grant
                         pending[key] = {"sources": list(grant.sources), "mapped_port": grant.mapped_port}
         to_request = [
-            (policy, [x for x in ports if (_vm_key(x.vm_id), x.number) not in reused]) for policy, ports in plans
+            (policy, [x for x in ports if (_arm_key(x.vm_id), x.number) not in reused]) for policy, ports in plans
         ]
         to_request = [(policy, ports) for policy, ports in to_request if ports]
         self._check_superseding(to_request, now)
@@ -244,7 +243,7 @@ class _RequestManager:
         result["requests"] = [_snake(_with_result_times(r)) for _p, r in responses]
         if len(result["requests"]) == 1:
             result["request"] = result["requests"][0]
-        my_ip = {(_vm_key(x.vm_id), x.number) for x in all_ports if x.sources is None}
+        my_ip = {(_arm_key(x.vm_id), x.number) for x in all_ports if x.sources is None}
         granted = self._granted(responses, my_ip)
         if p["wait"] and (responses or pending):
             self._wait(view, paths, {**pending, **granted}, responses)
@@ -306,7 +305,7 @@ class _RequestManager:
                     end = grant.end or now
                     left = _short_duration(timedelta(minutes=max(1, round((end - now).total_seconds() / 60))))
                     lines.append(
-                        f"VM {_vm_name(port.vm_id)} port {port.number}: the active access of {who} from "
+                        f"VM {_name_of(port.vm_id)} port {port.number}: the active access of {who} from "
                         f"{', '.join(grant.sources)} ({left} left, until {_result_time(grant.end or now)})"
                     )
         if not lines:
@@ -338,14 +337,14 @@ class _RequestManager:
             for vm in response.get("virtualMachines") or []:
                 for port in vm.get("ports") or []:
                     sources = port.get("allowedSourceAddressPrefixes") or [port.get("allowedSourceAddressPrefix")]
-                    out[(_vm_key(vm["id"]), int(port["number"]))] = {
+                    out[(_arm_key(vm["id"]), int(port["number"]))] = {
                         "start": start,
                         "end": _parse_time(port.get("endTimeUtc"), "endTimeUtc"),
                         "sources": [s for s in sources if s],
                         "source": (sources or [None])[0],
                         "mapped_port": port.get("mappedPort"),
                         "status": port.get("status"),
-                        "my_ip": (_vm_key(vm["id"]), int(port["number"])) in my_ip,
+                        "my_ip": (_arm_key(vm["id"]), int(port["number"])) in my_ip,
                     }
         return out
 
@@ -354,7 +353,7 @@ class _RequestManager:
         self, view: _NetworkView, paths: dict[str, _VmNetwork], port: _PlannedPort, grant: _Grant, now: datetime
     ) -> bool:
         """An active grant is reusable only if its allow rules are still there (when we can see them)."""
-        path = paths.get(_vm_key(port.vm_id))
+        path = paths.get(_arm_key(port.vm_id))
         if path is None or not self.params["wait"]:
             return True
         missing = self._missing(view, path, port.number, list(grant.sources), grant.mapped_port)
@@ -437,32 +436,32 @@ class _RequestManager:
                 path = paths.get(vm_key)
                 if path is not None:
                     for _scope, nsg_id in path.nsg_ids:
-                        view.load_nsgs(nsg_id.split("/")[4])
+                        view.load_nsgs(_rg_of(nsg_id))
                     if path.firewall_id:
-                        view.load_firewalls(path.firewall_id.split("/")[4])
+                        view.load_firewalls(_rg_of(path.firewall_id))
 
     def _status_gaps(
         self, responses: list[tuple[dict[str, Any], dict[str, Any]]], blind: list[tuple[str, int]]
     ) -> list[str]:
         """Ports whose request is not yet Initiated in the policy's log (for principals blind to NSGs)."""
         try:
-            policies = {_vm_key(x["id"]): x for x in self.module.clients.list_policies(self.params["resource_group"])}
+            policies = {_arm_key(x["id"]): x for x in self.module.clients.list_policies(self.params["resource_group"])}
         except _azure_errors() as exc:
             self.module.fail_azure(exc, "read the JIT policy while waiting for the request")
         gaps = []
         for policy, response in responses:
-            current = policies.get(_vm_key(policy["id"])) or {}
+            current = policies.get(_arm_key(policy["id"])) or {}
             log = (current.get("properties") or {}).get("requests") or []
             mine = next((r for r in reversed(log) if r.get("startTimeUtc") == response.get("startTimeUtc")), None)
             for vm_key, number in blind:
                 status = None
                 for vm in (mine or {}).get("virtualMachines") or []:
-                    if _vm_key(vm.get("id", "")) == vm_key:
+                    if _arm_key(vm.get("id", "")) == vm_key:
                         status = next(
                             (x.get("status") for x in vm.get("ports") or [] if x.get("number") == number), None
                         )
                 if status is not None and str(status).lower() != "initiated":
-                    gaps.append(f"VM {_vm_name(vm_key)} port {number}: request status {status}")
+                    gaps.append(f"VM {_name_of(vm_key)} port {number}: request status {status}")
         return gaps
 
     # -- results --------------------------------------------------------------------------------------------
@@ -478,8 +477,8 @@ class _RequestManager:
         out = []
         for _policy, ports in plans:
             for port in ports:
-                key = (_vm_key(port.vm_id), port.number)
-                path = paths.get(key[0]) or _VmNetwork(vm_id=port.vm_id, name=_vm_name(port.vm_id))
+                key = (_arm_key(port.vm_id), port.number)
+                path = paths.get(key[0]) or _VmNetwork(vm_id=port.vm_id, name=_name_of(port.vm_id))
                 if key in reused:
                     grant = reused[key]
                     # A reusable grant has a readable end time (see _covering_grant).
@@ -533,7 +532,7 @@ class _RequestManager:
 
     def _source_warnings(self, ports: list[_PlannedPort]) -> None:
         for port in ports:
-            name = _vm_name(port.vm_id)
+            name = _name_of(port.vm_id)
             if port.sources is not None and _is_any_source(port.sources):
                 self.warnings.append(
                     f"VM {name} port {port.number} is opened to any source ({', '.join(port.sources)}): anyone on "
@@ -554,7 +553,7 @@ def _holders(policies: list[dict[str, Any]], vm_id: str) -> list[tuple[dict[str,
         (policy, vm)
         for policy in policies
         for vm in (policy.get("properties") or {}).get("virtualMachines") or []
-        if _vm_key(str(vm.get("id", ""))) == _vm_key(vm_id)
+        if _arm_key(str(vm.get("id", ""))) == _arm_key(vm_id)
     ]
 
 
@@ -572,11 +571,9 @@ def _whose(requestor: str, me: str | None) -> tuple[str, bool]:
 
 
 def _policy_parts(policy: Mapping[str, Any]) -> tuple[str, str, str]:
-    parts = str(policy["id"]).split("/")
-    lowered = [x.lower() for x in parts]
-    rg = parts[lowered.index("resourcegroups") + 1]
-    location = str(policy.get("location") or parts[lowered.index("locations") + 1])
-    return rg, location, str(policy["name"])
+    """Resource group, location and name of a JIT policy, for the SDK calls that take them apart."""
+    location = str(policy.get("location") or _child_of(policy["id"], "locations"))
+    return _rg_of(policy["id"]), location, str(policy["name"])
 
 
 def _egress_hint(resource_manager: str, env: Mapping[str, str]) -> str | None:

@@ -13,18 +13,10 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from ._jit_model import (
-    _format_duration,
-    _format_time,
-    _is_subset,
-    _JitValueError,
-    _parse_time,
-    _PortRule,
-    _prefix_key,
-    _vm_key,
-    _vm_name,
-)
-from ._nsg import _firewall_jit_rules, _Grant, _nsg_jit_rules, _ports_cover, _same_prefixes
+from ._arm_id import _arm_key, _name_of
+from ._jit_grants import _Grant
+from ._jit_model import _format_duration, _format_time, _is_subset, _JitValueError, _parse_time, _PortRule, _prefix_key
+from ._nsg_rules import _firewall_jit_rules, _nsg_jit_rules, _ports_cover, _same_prefixes
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,7 +60,7 @@ def _plan_vm_ports(
     Every problem is collected, so the user fixes them all at once; nothing is requested unless all pass.
     """
     vm_id = str(vm_entry["id"])
-    name = _vm_name(vm_id)
+    name = _name_of(vm_id)
     allowed = _policy_ports(vm_entry)
     wants = list(wanted) if wanted is not None else [_WantedPort(n) for n in sorted(allowed)]
     errors: list[str] = []
@@ -139,7 +131,7 @@ def _covering_grant(
         return None  # "My IP" cannot be compared: Azure alone knows which address the call came from
     wanted = _sources_key(port.sources)
     for grant in reversed(_by_start(grants)):
-        if grant.vm_key != _vm_key(port.vm_id) or grant.number != port.number:
+        if grant.vm_key != _arm_key(port.vm_id) or grant.number != port.number:
             continue
         if grant.status.lower() not in _ACTIVE_STATUSES or _sources_key(grant.sources) != wanted:
             continue
@@ -155,7 +147,7 @@ def _superseded(grants: Sequence[_Grant], port: _PlannedPort, now: datetime) -> 
     return [
         g
         for g in _by_start(grants)
-        if g.vm_key == _vm_key(port.vm_id) and g.number == port.number and _is_active(g, now)
+        if g.vm_key == _arm_key(port.vm_id) and g.number == port.number and _is_active(g, now)
     ]
 
 
@@ -181,7 +173,7 @@ def _initiate_body(ports: Sequence[_PlannedPort], now: datetime, justification: 
                 entry["allowedSourceAddressPrefix"] = port.sources[0]
             else:
                 entry["allowedSourceAddressPrefixes"] = list(port.sources)
-        key = _vm_key(port.vm_id)
+        key = _arm_key(port.vm_id)
         ids.setdefault(key, port.vm_id)
         by_vm.setdefault(key, []).append(entry)
     body: dict[str, Any] = {"virtualMachines": [{"id": ids[k], "ports": v} for k, v in by_vm.items()]}
@@ -198,7 +190,7 @@ def _recorded_request(
     Used when the connection broke after an initiate went out: the same VMs, port numbers and
     justification, started no earlier than `since` (Azure's clock, whole seconds), newest first.
     """
-    wanted = {_vm_key(vm["id"]): sorted(int(p["number"]) for p in vm["ports"]) for vm in body["virtualMachines"]}
+    wanted = {_arm_key(vm["id"]): sorted(int(p["number"]) for p in vm["ports"]) for vm in body["virtualMachines"]}
     for entry in reversed(list(requests or [])):
         try:
             started = _parse_time(entry.get("startTimeUtc"), "startTimeUtc")
@@ -207,7 +199,7 @@ def _recorded_request(
         if started < since - timedelta(seconds=1) or entry.get("justification") != body.get("justification"):
             continue
         seen = {
-            _vm_key(str(vm.get("id", ""))): sorted(int(p.get("number", -1)) for p in vm.get("ports") or [])
+            _arm_key(str(vm.get("id", ""))): sorted(int(p.get("number", -1)) for p in vm.get("ports") or [])
             for vm in entry.get("virtualMachines") or []
         }
         if seen == wanted:
@@ -283,7 +275,7 @@ def _connection(
     else:
         address, port, via = None, number, "unknown"
     result: dict[str, Any] = {
-        "vm": _vm_name(vm_id),
+        "vm": _name_of(vm_id),
         "vm_id": vm_id,
         "address": address,
         "port": port,
@@ -304,7 +296,7 @@ def _connection(
     return result
 
 
-# -- finding the rules of a grant (rule reading is _nsg's) -----------------------------------------------
+# -- finding the rules of a grant (rule reading is _nsg_rules') -----------------------------------------------
 
 
 def _allow_rule_names(nsg: Mapping[str, Any], private_ip: str, number: int, sources: Sequence[str] | None) -> list[str]:

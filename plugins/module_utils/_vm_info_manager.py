@@ -20,11 +20,12 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from ._arm_id import _arm_key, _rg_of
 from ._errors import _azure_errors, _is_denied
 from ._facts_manager import _FactsView, _message
-from ._jit_model import _check_resource_group, _JitValueError, _parse_vm_id, _vm_key, _VmEntry
-from ._network_view import _key, _rg_of, _VmNetwork
-from ._nsg import _nsg_jit_rules, _ports_cover
+from ._jit_model import _check_resource_group, _JitValueError, _parse_vm_id, _VmEntry
+from ._network_view import _VmNetwork
+from ._nsg_rules import _nsg_jit_rules, _ports_cover
 from ._reachability import _management_ports, _open_to_internet
 from ._rule_names import _jit_rule_kind
 
@@ -273,9 +274,9 @@ class _Inventory:
         arm = [r for r in reports if not r.classic]
         paths = self.view.resolve([r.vm_id for r in arm])
         for report in arm:
-            report.network = paths.get(_key(report.vm_id))
+            report.network = paths.get(_arm_key(report.vm_id))
             self._attach_nsgs(report)
-            found = held.get(_vm_key(report.vm_id))
+            found = held.get(_arm_key(report.vm_id))
             if found is not None:
                 report.policy, report.entry = found
         self._warn_denied()
@@ -286,14 +287,14 @@ class _Inventory:
         self, rgs: Sequence[str] | None, names: Sequence[str], ids: Sequence[str], tags: Mapping[str, Any]
     ) -> list[_VmReport]:
         wanted_names = {n.lower() for n in names}
-        wanted_ids = {_vm_key(i) for i in ids}
+        wanted_ids = {_arm_key(i) for i in ids}
         out = []
         for vm in self.view.vms.values():
             vm_id = str(vm.get("id") or "")
             if rgs is not None and _rg_of(vm_id).lower() not in {r.lower() for r in rgs}:
                 continue
             if (wanted_names or wanted_ids) and not (
-                str(vm.get("name") or "").lower() in wanted_names or _vm_key(vm_id) in wanted_ids
+                str(vm.get("name") or "").lower() in wanted_names or _arm_key(vm_id) in wanted_ids
             ):
                 continue
             vm_tags = vm.get("tags") or {}
@@ -333,12 +334,12 @@ class _Inventory:
                     raise
                 # 400/404/409: the provider is not registered (classic VMs were retired): there are none.
         wanted_names = {n.lower() for n in names}
-        wanted_ids = {_vm_key(i) for i in ids}
+        wanted_ids = {_arm_key(i) for i in ids}
         out = []
         for vm in items:
             vm_id = str(vm.get("id") or "")
             if (wanted_names or wanted_ids) and not (
-                str(vm.get("name") or "").lower() in wanted_names or _vm_key(vm_id) in wanted_ids
+                str(vm.get("name") or "").lower() in wanted_names or _arm_key(vm_id) in wanted_ids
             ):
                 continue
             if tags and not _tags_match(vm.get("tags") or {}, tags):
@@ -391,7 +392,7 @@ class _Inventory:
             else:
                 report.subnet_nsg = body
         if net.subnet_id:
-            vnet = self.view.vnets.get(_key(net.subnet_id.rsplit("/subnets/", 1)[0])) or {}
+            vnet = self.view.vnets.get(_arm_key(net.subnet_id.rsplit("/subnets/", 1)[0])) or {}
             space = ((vnet.get("properties") or {}).get("addressSpace") or {}).get("addressPrefixes") or []
             report.vnet_prefixes = [str(p) for p in space]
 
@@ -411,7 +412,7 @@ def _policy_index(policies: Sequence[Mapping[str, Any]]) -> dict[str, tuple[dict
                 entry: _VmEntry | None = _VmEntry.from_wire(raw, f"virtualMachines[{index}]")
             except _JitValueError:
                 entry = None
-            held.setdefault(_vm_key(str(raw.get("id") or "")), (dict(policy), entry))
+            held.setdefault(_arm_key(str(raw.get("id") or "")), (dict(policy), entry))
     return held
 
 

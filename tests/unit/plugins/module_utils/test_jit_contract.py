@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 import yaml
+from ansible_collections.azsecops.jit.plugins.module_utils._jit_grants import _grants_from_policy
 from ansible_collections.azsecops.jit.plugins.module_utils._jit_model import (
     _check_duration_bounds,
     _check_port_number,
@@ -17,13 +18,8 @@ from ansible_collections.azsecops.jit.plugins.module_utils._jit_model import (
     _JitValueError,
     _parse_duration,
 )
-from ansible_collections.azsecops.jit.plugins.module_utils._nsg import (
-    _grants_from_policy,
-    _judge_nsg,
-    _nsg_jit_rules,
-    _ports_cover,
-    _VmTarget,
-)
+from ansible_collections.azsecops.jit.plugins.module_utils._nsg_rules import _nsg_jit_rules, _ports_cover
+from ansible_collections.azsecops.jit.plugins.module_utils._rule_judge import _judge_nsg, _VmTarget
 from ansible_collections.azsecops.jit.plugins.module_utils._rule_names import (
     _description_naming,
     _firewall_naming,

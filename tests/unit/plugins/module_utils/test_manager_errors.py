@@ -289,3 +289,21 @@ def test_classic_probe_lets_a_bug_propagate() -> None:
         manager.run()
     assert raised.value is bug
     assert clients.calls == ["list_policies", "list_vms", "list_json"]
+
+
+def test_remove_missing_vms_keeps_entries_of_an_unreadable_group_in_any_case() -> None:
+    """Resource group names compare case-insensitively: an entry spelling the group differently from the first
+    one is not taken for a VM that no longer exists when the group's VMs cannot be read."""
+    denied = arm_error(403, "AuthorizationFailed", "no Microsoft.Compute/virtualMachines/read")
+    clients = FakeClients(denied)
+    manager = policy_manager(FakeModule({}, clients))
+    vm_path = "/providers/Microsoft.Compute/virtualMachines/"
+    entries = [
+        {"id": f"/subscriptions/{SUB}/resourceGroups/rg-app{vm_path}vm1"},
+        {"id": f"/subscriptions/{SUB}/resourceGroups/RG-APP{vm_path}vm2"},
+    ]
+    kept, stale = manager._without_missing_vms(entries)
+    assert kept == entries
+    assert stale == []
+    assert clients.calls == ["list_vms"]  # one list call for the group, whatever the spelling
+    assert "cannot read the virtual machines of resource group(s) rg-app" in manager.warnings[0]

@@ -8,25 +8,19 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from ansible_collections.azsecops.jit.plugins.module_utils._nsg import (
+from ansible_collections.azsecops.jit.plugins.module_utils._jit_grants import _Grant, _grants_from_policy, _request_row
+from ansible_collections.azsecops.jit.plugins.module_utils._nsg_rules import (
     _field_values,
     _firewall_jit_rules,
-    _Grant,
-    _grants_from_policy,
-    _jit_rule_kind,
-    _judge_firewall,
-    _judge_nsg,
-    _missing_result,
     _nsg_jit_rules,
-    _parse_description,
     _port_range,
     _ports_cover,
     _read_nsg_rule,
-    _request_row,
     _single_port,
-    _verdict_result,
-    _VmTarget,
 )
+from ansible_collections.azsecops.jit.plugins.module_utils._rule_judge import _judge_firewall, _judge_nsg, _VmTarget
+from ansible_collections.azsecops.jit.plugins.module_utils._rule_names import _jit_rule_kind, _parse_description
+from ansible_collections.azsecops.jit.plugins.module_utils._rule_results import _missing_result, _verdict_result
 
 UTC = timezone.utc
 SUB = "11111111-2222-3333-4444-555555555555"
@@ -774,7 +768,7 @@ def test_dnat_rule_of_a_vm_not_behind_the_firewall_is_orphaned() -> None:
     ],
 )
 def test_an_earlier_allow_rule_shadows_the_deny_rule(allow: dict[str, Any], shadowed: bool) -> None:
-    from ansible_collections.azsecops.jit.plugins.module_utils._nsg import _nsg_open_rules
+    from ansible_collections.azsecops.jit.plugins.module_utils._nsg_rules import _nsg_open_rules
 
     deny = nsg_rule(DENY_NAME, port="22", priority=1000, access="Deny", source="*", destination="10.0.0.4")
     other = {

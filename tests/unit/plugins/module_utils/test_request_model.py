@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from ansible_collections.azsecops.jit.plugins.module_utils._jit_grants import _grants_from_policy
 from ansible_collections.azsecops.jit.plugins.module_utils._jit_model import _JitValueError
-from ansible_collections.azsecops.jit.plugins.module_utils._nsg import _grants_from_policy
 from ansible_collections.azsecops.jit.plugins.module_utils._request_manager import _egress_hint
 from ansible_collections.azsecops.jit.plugins.module_utils._request_model import (
     _allow_rule_names,
