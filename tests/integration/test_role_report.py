@@ -68,7 +68,9 @@ class Dom(HTMLParser):
 
 
 def deny_rules(emu: EmulatorProcess, name: str) -> list[dict[str, Any]]:
-    return [r for r in nsg(emu, name)["properties"]["securityRules"] if r["name"].startswith("SecurityCenter-JITRule_")]
+    # deny rules of both naming generations (Azure writes MicrosoftDefenderForCloud-JITRule_ today)
+    prefixes = ("SecurityCenter-JITRule_", "MicrosoftDefenderForCloud-JITRule_")
+    return [r for r in nsg(emu, name)["properties"]["securityRules"] if r["name"].startswith(prefixes)]
 
 
 def report_play(out: Path, **role_vars: Any) -> list[dict[str, Any]]:
