@@ -66,6 +66,7 @@ $(OLDEST)/.installed: tests/oldest.txt requirements.txt emulator/pyproject.toml
 integration-oldest: $(OLDEST)/.installed
 	$(OLDEST)/bin/python -m pip list 2>/dev/null | grep -E '^(ansible-core|azure-identity|azure-mgmt-security|azure-mgmt-network) '
 	$(OLDEST)/bin/python -m pytest -p no:cacheprovider -q -n 2 tests/integration
+	$(OLDEST)/bin/python -m pytest -p no:cacheprovider -q emulator/tests/test_network_async.py
 
 # What users install: the changelog, the collection tarball, the emulator's wheel, the EE build context, the
 # rendered module docs (tests/packaging, see docs/development.md).

@@ -44,9 +44,20 @@ def test_settings(env: Env) -> None:
         "page_size": 10,
         "home_location": "westeurope",
         "rule_delay_seconds": 0.0,
+        "jit_settle_seconds": 10.0,
+        "network_retry_after": 1,
+        "network_operation_seconds": 0.0,
     }
     assert env.settings(page_size=3)["page_size"] == 3
-    for bad in ({"page_size": 0}, {"rule_delay_seconds": -1}, {"colour": "blue"}, {"home_location": ""}):
+    for bad in (
+        {"page_size": 0},
+        {"rule_delay_seconds": -1},
+        {"jit_settle_seconds": -1},
+        {"network_retry_after": 0.5},
+        {"network_operation_seconds": -1},
+        {"colour": "blue"},
+        {"home_location": ""},
+    ):
         assert env.control("PUT", "settings", bad).status_code == 400, bad
 
 

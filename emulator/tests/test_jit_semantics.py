@@ -171,7 +171,10 @@ def test_conformance_variant_create_example_validates() -> None:
     )
 
 
-def test_protocol_is_normalised_and_other_fields_kept() -> None:
+def test_port_rules_come_back_as_sent_in_the_model_key_order() -> None:
+    """Recorded: "TCP" stays "TCP", the singular prefix stays singular, keys in the service model's order
+    (number, protocol, allowedSourceAddressPrefix(es), maxRequestAccessDuration); the protocol is matched
+    without regard to case, so 'tcp' is accepted and echoed."""
     body = policy_body(
         {
             "id": VM1,
@@ -184,7 +187,11 @@ def test_protocol_is_normalised_and_other_fields_kept() -> None:
     )
     result = jit.validate_policy(body, "default")
     ports = result["properties"]["virtualMachines"][0]["ports"]
-    assert [p["protocol"] for p in ports] == ["TCP", "UDP"]
+    assert [p["protocol"] for p in ports] == ["tcp", " Udp "]
+    assert list(ports[0]) == ["number", "protocol", "allowedSourceAddressPrefix", "maxRequestAccessDuration"]
+    shuffled = {"maxRequestAccessDuration": "PT3H", "allowedSourceAddressPrefix": "*", "protocol": "TCP", "number": 22}
+    again = jit.validate_policy(policy_body({"id": VM1, "ports": [shuffled]}), "default")
+    assert list(again["properties"]["virtualMachines"][0]["ports"][0]) == list(ports[0])
     assert ports[1]["allowedSourceAddressPrefixes"] == ["10.0.0.0/8", "fd00::/8"]
     assert result["properties"]["virtualMachines"][0]["publicIpAddress"] == "203.0.113.10"
     assert body["properties"]["virtualMachines"][0]["ports"][0]["protocol"] == "tcp"  # input untouched
@@ -477,8 +484,10 @@ def test_source_outside_the_policy() -> None:
         plan, policy, initiate({"number": 22, "duration": "PT1H", "allowedSourceAddressPrefix": "192.0.2.1"})
     )
     assert (err.status, err.code) == (400, "InvalidInitiateInput")
-    assert err.message.startswith(SUBSET_MESSAGE)
-    assert VM1 in err.message and "22" in err.message
+    # Azure's message word for word (it names no field); which VM and port is in `details`.
+    assert err.message == jit.not_subset_message(POLICY_ID)
+    assert err.message.endswith("Please make sure that the access request is within the allowed policy properties.")
+    assert err.details is not None and VM1 in err.details[0]["message"] and "22" in err.details[0]["message"]
 
 
 def test_caller_ip_outside_the_policy() -> None:

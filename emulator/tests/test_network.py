@@ -69,8 +69,7 @@ def make_vnet(net: NetworkManagementClient, env: Env, nsg: str | None = None) ->
             subnets=[subnet, Subnet(name="AzureFirewallSubnet", address_prefix="10.1.255.0/26")],
         ),
     )
-    assert poller.done()  # 200/201 with provisioningState Succeeded: no polling at all
-    return poller.result()
+    return poller.result()  # 201 Updating with Azure-AsyncOperation: the poller polls (test_network_async.py)
 
 
 def make_nic(net: NetworkManagementClient, env: Env, name: str, **config: Any) -> NetworkInterface:
@@ -188,7 +187,6 @@ def test_nsg_has_the_six_default_rules(env: Env, net: NetworkManagementClient) -
 def test_security_rule_child_routes(env: Env, net: NetworkManagementClient) -> None:
     net.network_security_groups.begin_create_or_update(RG, "nsg-a", NetworkSecurityGroup(location=LOCATION)).result()
     poller = net.security_rules.begin_create_or_update(RG, "nsg-a", "allow-rdp", rule("allow-rdp", 200, "3389"))
-    assert poller.done()
     created = poller.result()
     assert created.provisioning_state == "Succeeded" and created.priority == 200
     updated = net.security_rules.begin_create_or_update(RG, "nsg-a", "allow-rdp", rule("allow-rdp", 210, "3389"))
@@ -424,7 +422,6 @@ def test_azure_firewall_with_classic_rules(env: Env, net: NetworkManagementClien
             nat_rule_collections=[nat],
         ),
     )
-    assert poller.done()
     firewall = poller.result()
     assert firewall.provisioning_state == "Succeeded"
     config = firewall.ip_configurations[0]

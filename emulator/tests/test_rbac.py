@@ -258,9 +258,10 @@ def test_least_privilege_requester(env: Env) -> None:
     web = enable_web(env)
     requester = env.security(DEMO_REQUESTER).jit_network_access_policies
     record = requester.initiate("rg-app", LOC, "default", initiate_body(web))
-    assert record.requestor == "jit-demo-requester"
+    # Recorded: a service principal's requests carry an empty requestor (a user's carry the UPN).
+    assert record.requestor == ""
     assert [p.name for p in requester.list()] == ["default"]
-    assert requester.get("rg-app", LOC, "default").requests[0].requestor == "jit-demo-requester"
+    assert requester.get("rg-app", LOC, "default").requests[0].requestor == ""
     net = env.network(DEMO_REQUESTER)
     assert net.network_interfaces.get("rg-app", "nic-web-01").name == "nic-web-01"
     assert net.public_ip_addresses.get("rg-app", "pip-web-01").ip_address

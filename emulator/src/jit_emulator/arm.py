@@ -42,6 +42,8 @@ class Context:
     body: Any
     api_version: str | None
     app: Any = None
+    # The request's If-Match header (ARM's optimistic concurrency on etags), None when not sent.
+    if_match: str | None = None
 
     def require_body(self) -> dict[str, Any]:
         if not isinstance(self.body, dict):
@@ -194,6 +196,64 @@ def check_api_version(route: Route, api_version: str | None) -> None:
             "InvalidApiVersionParameter",
             f"The api-version '{api_version}' is invalid. The supported versions are '{supported}'.",
         )
+
+
+# -- headers every ARM answer carries --------------------------------------------------------------------
+
+# What ARM reports as the quota left in the current hour. The emulator does not count: the values are the
+# full quotas real answers show (writes 1199, deletes 14999, reads 11999; Microsoft.Security's own
+# resource-requests 749 on reads and 249 on writes), so a client reading them never backs off.
+_QUOTA = {
+    "writes": "1199",
+    "deletes": "14999",
+    "reads": "11999",
+    "resource-requests-read": "749",
+    "resource-requests-write": "249",
+}
+
+
+def arm_headers(method: str, path: str, region: str, now: datetime, correlation: str | None) -> dict[str, str]:
+    """The headers ARM adds to every answer (recorded on real JIT, pricing and Network answers).
+
+    - `x-ms-correlation-request-id`: the client's own when it sent one, else a new GUID.
+    - `x-ms-request-id`: the provider's id; Microsoft.Security answers JIT calls with an empty one today
+      (Defender for Cloud's PowerShell test recordings of 2022 and 2023); a JIT list is ARM fan-out, whose
+      request id is the correlation id.
+    - `x-ms-routing-request-id`: `<REGION>:<yyyymmddTHHMMSSZ>:<correlation id>`.
+    - the remaining-quota header by verb: `-writes` for PUT/POST/PATCH, `-deletes` for DELETE, `-reads` for a
+      GET; Microsoft.Security reports `-resource-requests` instead on its GETs, and on every pricing call.
+    """
+    lowered = path.lower().rstrip("/")
+    correlation = correlation or str(uuid.uuid4())
+    request_id = str(uuid.uuid4())
+    if "/providers/microsoft.security/" in lowered:
+        if "/jitnetworkaccesspolicies" in lowered:
+            request_id = correlation if lowered.endswith("/jitnetworkaccesspolicies") else ""
+            quota = _quota_for_verb(method, security_read=True)
+        else:
+            quota = (
+                "resource-requests",
+                _QUOTA["resource-requests-read" if method == "GET" else "resource-requests-write"],
+            )
+    else:
+        quota = _quota_for_verb(method, security_read=False)
+    return {
+        "Cache-Control": "no-cache",
+        "Pragma": "no-cache",
+        "Expires": "-1",
+        "x-ms-request-id": request_id,
+        "x-ms-correlation-request-id": correlation,
+        "x-ms-routing-request-id": f"{region.replace(' ', '').upper()}:{now:%Y%m%dT%H%M%SZ}:{correlation}",
+        f"x-ms-ratelimit-remaining-subscription-{quota[0]}": quota[1],
+    }
+
+
+def _quota_for_verb(method: str, *, security_read: bool) -> tuple[str, str]:
+    if method == "DELETE":
+        return "deletes", _QUOTA["deletes"]
+    if method in ("GET", "HEAD"):
+        return ("resource-requests", _QUOTA["resource-requests-read"]) if security_read else ("reads", _QUOTA["reads"])
+    return "writes", _QUOTA["writes"]
 
 
 # -- ids ----------------------------------------------------------------------------------------------

@@ -326,7 +326,6 @@ def _validate_policy_port(port: Any, path: str) -> dict[str, Any]:
     if normalised not in PROTOCOLS:
         target = f"{path}.protocol"
         raise _invalid(f"'{target}' must be one of 'TCP', 'UDP' or '*', got {protocol!r}.", target)
-    port["protocol"] = normalised
     if _prefix_fields(port, path, "InvalidInput") is None:
         raise _invalid(
             f"'{path}' must set one of 'allowedSourceAddressPrefix' and 'allowedSourceAddressPrefixes' "
@@ -334,7 +333,30 @@ def _validate_policy_port(port: Any, path: str) -> dict[str, Any]:
             path,
         )
     _validate_max_duration(port.get("maxRequestAccessDuration"), f"{path}.maxRequestAccessDuration")
-    return port
+    return _in_model_order(port)
+
+
+# The service deserialises a port rule into its model and serialises it back: values come back as sent
+# ("TCP" stays "TCP", the singular prefix field stays singular), keys in the model's order.
+_PORT_KEY_ORDER = (
+    "number",
+    "protocol",
+    "allowedSourceAddressPrefix",
+    "allowedSourceAddressPrefixes",
+    "maxRequestAccessDuration",
+)
+
+
+def _in_model_order(port: Mapping[str, Any]) -> dict[str, Any]:
+    ordered = {k: port[k] for k in _PORT_KEY_ORDER if k in port}
+    ordered.update({k: v for k, v in port.items() if k not in ordered})
+    return ordered
+
+
+def protocol_of(port: Mapping[str, Any]) -> str:
+    """A policy port's protocol as 'TCP', 'UDP' or '*', however the client spelled it."""
+    text = str(port.get("protocol", "*")).strip().upper()
+    return text if text in PROTOCOLS else "*"
 
 
 def _validate_max_duration(value: Any, target: str) -> None:
@@ -402,8 +424,9 @@ def _validate_request(request: Any, path: str) -> None:
 def validate_policy(body: Any, policy_name: str | None = None) -> dict[str, Any]:
     """A normalised copy of a policy PUT body, or ArmError 400.
 
-    Read-only fields (id, name, type, location, properties.provisioningState) are dropped: the server
-    sets them. Protocols come back upper-case ('*' stays). policy_name enables the rule that the policy
+    Read-only fields (id, name, type, location, properties.provisioningState, properties.appendMode) are
+    dropped: the server sets them. Port rules keep the values sent (a protocol 'tcp' stays 'tcp'), in the
+    model's key order. policy_name enables the rule that the policy
     name and each VM name together are at most 56 characters.
     """
     body = _require_object(body, "body")
@@ -432,7 +455,7 @@ def validate_policy(body: Any, policy_name: str | None = None) -> dict[str, Any]
         raise _invalid("'kind' must be a string.", "kind")
 
     result = {k: copy.deepcopy(v) for k, v in body.items() if k not in READ_ONLY_FIELDS}
-    new_props = {k: copy.deepcopy(v) for k, v in properties.items() if k != "provisioningState"}
+    new_props = {k: copy.deepcopy(v) for k, v in properties.items() if k not in ("provisioningState", "appendMode")}
     new_props["virtualMachines"] = copy.deepcopy(checked)
     result["properties"] = new_props
     return result
@@ -445,8 +468,24 @@ def _initiate_error(message: str, target: str | None = None) -> ArmError:
     return ArmError(400, "InvalidInitiateInput", message, target=target)
 
 
+def not_subset_message(policy_id: str) -> str:
+    """Azure's message for an initiate outside the policy (as users report it, word for word)."""
+    return (
+        f"The given access request is not a subset of policy '{policy_id}'. "
+        "Please make sure that the access request is within the allowed policy properties."
+    )
+
+
 def _not_subset(policy_id: str, detail: str, target: str | None = None) -> ArmError:
-    return _initiate_error(f"The given access request is not a subset of policy '{policy_id}'. {detail}", target)
+    # Azure's message names no field; which one is outside the policy goes into `details`, which clients
+    # that show only the message ignore.
+    return ArmError(
+        400,
+        "InvalidInitiateInput",
+        not_subset_message(policy_id),
+        target=target,
+        details=[{"code": "InvalidInitiateInput", "message": detail, "target": target}],
+    )
 
 
 def _policy_vms(policy: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
@@ -554,7 +593,7 @@ def _plan_vm(
                 port_path,
             )
         record_ports.append(record)
-        protocol = str(policy_port.get("protocol", "*")).upper()
+        protocol = protocol_of(policy_port)
         grants.append({"vm_id": stored_id, "number": number, "protocol": protocol, "sources": sources, "end_time": end})
     return {"id": stored_id, "ports": record_ports}, grants
 

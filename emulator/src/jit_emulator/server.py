@@ -32,7 +32,7 @@ from werkzeug.wrappers import Request as WzRequest
 from werkzeug.wrappers import Response as WzResponse
 
 from . import control, identity, rbac
-from .arm import Context, Registry, Response, check_api_version
+from .arm import Context, Registry, Response, arm_headers, check_api_version
 from .clock import Clock, http_date
 from .errors import ArmError
 from .providers import insights, register_all
@@ -44,6 +44,12 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "page_size": 10,
     "home_location": "westeurope",
     "rule_delay_seconds": 0.0,
+    # How long a JIT policy written by a PUT reads `Updating` before `Succeeded` (emulator clock).
+    "jit_settle_seconds": 10.0,
+    # Microsoft.Network writes: the Retry-After (seconds) of their answers, and how long their operations
+    # stay InProgress (emulator clock).
+    "network_retry_after": 1,
+    "network_operation_seconds": 0.0,
 }
 
 _IDENTITY_PREFIXES = ("oauth2", "v2.0", ".well-known", "discovery", "kerberos")
@@ -288,20 +294,29 @@ class Emulator:
                 principal=principal,
                 base_url=self.base_url(request),
                 caller_ip=request.remote_addr or "127.0.0.1",
+                if_match=request.headers.get("If-Match"),
             )
             status = response.status
             if fault is not None and fault.drop == "after":
                 status = 0
                 raise _Dropped
-            return response
         except ArmError as err:
             status = err.status
             error = err.body()
-            raise
+            response = Response(err.status, error, err.headers)
         finally:
             self._log(method, path, request.query_string.decode("latin-1"), status, principal)
             if principal is not None:
                 self._record_activity(method, path, status, principal, request.remote_addr or "", error)
+        headers = arm_headers(
+            method,
+            path,
+            str(self.settings.get("home_location") or "westeurope"),
+            self.clock.now(),
+            request.headers.get("x-ms-correlation-request-id"),
+        )
+        response.headers = {**headers, **response.headers}
+        return response
 
     def execute(
         self,
@@ -313,6 +328,7 @@ class Emulator:
         principal: dict[str, str] | None,
         base_url: str,
         caller_ip: str = "127.0.0.1",
+        if_match: str | None = None,
     ) -> Response:
         """Run one ARM operation. `principal=None` is the emulator itself (world loading): no RBAC."""
         self.sweep()
@@ -337,6 +353,7 @@ class Emulator:
                 body=body,
                 api_version=api_version,
                 app=self,
+                if_match=if_match,
             )
             if principal is not None:
                 action = route.action(ctx)
@@ -510,6 +527,13 @@ def _check_settings(changes: dict[str, Any]) -> None:
     delay = changes.get("rule_delay_seconds", 0)
     if not isinstance(delay, (int, float)) or isinstance(delay, bool) or delay < 0:
         raise ArmError(400, "InvalidSetting", f"rule_delay_seconds must be a number of at least 0, got {delay!r}.")
+    retry = changes.get("network_retry_after", 0)
+    if not isinstance(retry, int) or isinstance(retry, bool) or retry < 0:
+        raise ArmError(400, "InvalidSetting", f"network_retry_after must be a whole number of seconds, got {retry!r}.")
+    for key in ("jit_settle_seconds", "network_operation_seconds"):
+        value = changes.get(key, 0)
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
+            raise ArmError(400, "InvalidSetting", f"{key} must be a number of at least 0, got {value!r}.")
     home = changes.get("home_location", "x")
     if not isinstance(home, str) or not home.strip():
         raise ArmError(400, "InvalidSetting", f"home_location must be a region name such as westeurope, got {home!r}.")

@@ -53,6 +53,8 @@ def _substitute(value: Any, names: dict[str, str]) -> Any:
 
 def _api_version(rid: str) -> str:
     lowered = rid.lower()
+    if "/jitnetworkaccesspolicies/" in lowered:  # .../locations/<region>/jitNetworkAccessPolicies/<name>
+        return _DEFAULT_VERSIONS["microsoft.security/locations/jitnetworkaccesspolicies"]
     for marker, version in _DEFAULT_VERSIONS.items():
         if f"/providers/{marker}" in lowered:
             return version

@@ -6,6 +6,7 @@ routes, status codes, 404s and paging are the same for every type, as they are i
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 from collections.abc import Callable
@@ -14,6 +15,7 @@ from typing import Any
 
 from ..arm import Context, Registry, Response, check_rg, check_subscription, page, resource_id, resource_not_found
 from ..errors import ArmError
+from . import _operations
 
 Prepare = Callable[[Context, str, str, dict[str, Any], "dict[str, Any] | None"], dict[str, Any]]
 Decorate = Callable[[Context, dict[str, Any]], dict[str, Any]]
@@ -32,6 +34,8 @@ class Kind:
     before_delete: Hook | None = None
     after_put: Hook | None = None
     create_status: int = 201
+    # Writes answered as ARM's asynchronous operations (Microsoft.Network): see _operations.py.
+    asynchronous: bool = False
     name_re: re.Pattern[str] = _NAME_RE
     name_rule: str = (
         "1-80 characters: letters, digits, '_', '.', '-'; start with a letter or digit; end with a letter, digit or '_'"
@@ -80,9 +84,15 @@ def register_kind(registry: Registry, kind: Kind) -> None:
             )
         rid = resource_id(sub, rg, kind.namespace, kind.type_path, name)
         existing = ctx.tx.get(rid)
+        check_if_match(ctx, rid, existing)
         body = kind.prepare(ctx, rid, name, ctx.require_body(), existing)
         created = save(ctx, kind, body)
-        return Response(kind.create_status if created else 200, read_body(ctx, kind, body))
+        status = kind.create_status if created else 200
+        if kind.asynchronous:
+            return Response(
+                status, updating(read_body(ctx, kind, body)), _operations.started(ctx, kind.namespace, body["location"])
+            )
+        return Response(status, read_body(ctx, kind, body))
 
     def get(ctx: Context) -> Response:
         body = get_resource(ctx, kind, ctx.params["sub"], ctx.params["rg"], ctx.params["name"])
@@ -91,12 +101,16 @@ def register_kind(registry: Registry, kind: Kind) -> None:
     def delete(ctx: Context) -> Response:
         sub, rg, name = ctx.params["sub"], ctx.params["rg"], ctx.params["name"]
         check_rg(ctx, sub, rg)
-        body = ctx.tx.get(resource_id(sub, rg, kind.namespace, kind.type_path, name))
+        rid = resource_id(sub, rg, kind.namespace, kind.type_path, name)
+        body = ctx.tx.get(rid)
+        check_if_match(ctx, rid, body)
         if body is None:
             return Response(204)
         if kind.before_delete:
             kind.before_delete(ctx, body)
         ctx.tx.delete(body["id"])
+        if kind.asynchronous:
+            return Response(202, None, _operations.started(ctx, kind.namespace, body["location"], delete=True))
         return Response(200)
 
     def list_rg(ctx: Context) -> Response:
@@ -130,6 +144,32 @@ def register_kind(registry: Registry, kind: Kind) -> None:
         action=kind.action("read"),
         scope=lambda ctx: f"/subscriptions/{ctx.params['sub']}",
         api_versions=versions,
+    )
+
+
+def updating(body: dict[str, Any]) -> dict[str, Any]:
+    """A write's answer while its operation runs: the body with `provisioningState: Updating` (recorded on
+    Network PUTs; a GET once the operation is over says Succeeded)."""
+    out = copy.deepcopy(body)
+    if isinstance(out.get("properties"), dict) and "provisioningState" in out["properties"]:
+        out["properties"]["provisioningState"] = "Updating"
+    return out
+
+
+def check_if_match(ctx: Context, rid: str, current: dict[str, Any] | None) -> None:
+    """ARM's optimistic concurrency: with If-Match, the write happens only if the resource's etag is the
+    one given ('*': any existing resource); otherwise 412 PreconditionFailed and nothing changes."""
+    wanted = ctx.if_match
+    if wanted is None:
+        return
+    have = (current or {}).get("etag")
+    if current is not None and (wanted.strip() == "*" or wanted.strip() == have):
+        return
+    raise ArmError(
+        412,
+        "PreconditionFailed",
+        f"The condition If-Match: {wanted} was not met for resource '{rid}'"
+        + (f" (its etag is {have})." if have else " (it does not exist)."),
     )
 
 

@@ -17,7 +17,19 @@ from typing import TYPE_CHECKING, Any
 
 from ..arm import Context, Response, etag, name_of, page, resource_not_found
 from ..errors import ArmError
-from ._generic import Kind, base_body, get_resource, ref_id, register_kind, require_location, require_ref, save
+from . import _operations
+from ._generic import (
+    Kind,
+    base_body,
+    check_if_match,
+    get_resource,
+    ref_id,
+    register_kind,
+    require_location,
+    require_ref,
+    save,
+    updating,
+)
 
 if TYPE_CHECKING:
     from ..server import Emulator
@@ -230,27 +242,37 @@ def _prepare_nsg(
     rules = [_rule_body(rid, r, f"properties.securityRules[{i}]") for i, r in enumerate(raw_rules)]
     _check_priorities(rules)
     out = base_body(rid, name, f"{NS}/{NSG}", body, location)
-    out["etag"] = etag()
     out["properties"] = {
         "provisioningState": "Succeeded",
         "resourceGuid": (existing or {}).get("properties", {}).get("resourceGuid", str(uuid.uuid4())),
         "securityRules": rules,
         "defaultSecurityRules": default_rules(rid),
     }
-    return out
+    return _new_etag(out)
 
 
-def save_nsg(ctx: Context, nsg: dict[str, Any]) -> None:
-    """Store an NSG body changed by the emulator itself (JIT), with a new etag."""
+def _new_etag(nsg: dict[str, Any]) -> dict[str, Any]:
+    """A fresh etag for the NSG, shared by every one of its rules (the six default rules too), as Azure
+    does: any write to the NSG or to one rule changes the etag of all of them."""
+    tag = etag()
+    nsg["etag"] = tag
+    props = nsg.get("properties") or {}
+    for rule in [*props.get("securityRules", []), *props.get("defaultSecurityRules", [])]:
+        rule["etag"] = tag
+    return nsg
+
+
+def save_nsg(ctx: Context, nsg: dict[str, Any]) -> dict[str, Any]:
+    """Store a changed NSG body (a rule write, or JIT's own changes) with a new etag; returns what was stored."""
     nsg = copy.deepcopy(nsg)
-    nsg["etag"] = etag()
     for rule in nsg["properties"].get("securityRules", []):
-        rule.setdefault("etag", etag())
         rule.setdefault("type", f"{NS}/{NSG}/securityRules")
         rule.setdefault("id", f"{nsg['id']}/securityRules/{rule['name']}")
     for key in ("networkInterfaces", "subnets"):
         nsg["properties"].pop(key, None)
+    _new_etag(nsg)
     save(ctx, NSG_KIND, nsg)
+    return nsg
 
 
 def _decorate_nsg(ctx: Context, body: dict[str, Any]) -> dict[str, Any]:
@@ -276,7 +298,7 @@ def _before_delete_nsg(ctx: Context, body: dict[str, Any]) -> None:
         )
 
 
-NSG_KIND = Kind(NS, NSG, _prepare_nsg, decorate=_decorate_nsg, before_delete=_before_delete_nsg)
+NSG_KIND = Kind(NS, NSG, _prepare_nsg, decorate=_decorate_nsg, before_delete=_before_delete_nsg, asynchronous=True)
 
 
 # -- virtual networks and subnets -----------------------------------------------------------------------
@@ -380,7 +402,13 @@ def _check_subnet_unused(ctx: Context, subnet_id: str) -> None:
 
 
 VNET_KIND = Kind(
-    NS, VNET, _prepare_vnet, decorate=_decorate_vnet, before_delete=_before_delete_vnet, after_put=_vnet_refs
+    NS,
+    VNET,
+    _prepare_vnet,
+    decorate=_decorate_vnet,
+    before_delete=_before_delete_vnet,
+    after_put=_vnet_refs,
+    asynchronous=True,
 )
 
 
@@ -548,7 +576,15 @@ _before_delete_nic = _in_use(
 )
 
 
-NIC_KIND = Kind(NS, NIC, _prepare_nic, decorate=_decorate_nic, before_delete=_before_delete_nic, after_put=_nic_refs)
+NIC_KIND = Kind(
+    NS,
+    NIC,
+    _prepare_nic,
+    decorate=_decorate_nic,
+    before_delete=_before_delete_nic,
+    after_put=_nic_refs,
+    asynchronous=True,
+)
 
 
 # -- public IP addresses -------------------------------------------------------------------------------------
@@ -603,7 +639,15 @@ _before_delete_pip = _in_use(
 )
 
 
-PIP_KIND = Kind(NS, PIP, _prepare_pip, decorate=_decorate_pip, before_delete=_before_delete_pip, after_put=_pip_refs)
+PIP_KIND = Kind(
+    NS,
+    PIP,
+    _prepare_pip,
+    decorate=_decorate_pip,
+    before_delete=_before_delete_pip,
+    after_put=_pip_refs,
+    asynchronous=True,
+)
 
 
 # -- Azure Firewall (classic rules) ------------------------------------------------------------------------------
@@ -682,7 +726,7 @@ def _firewall_refs(ctx: Context, body: dict[str, Any]) -> None:
     ctx.tx.set_refs(body["id"], refs)
 
 
-FIREWALL_KIND = Kind(NS, FIREWALL, _prepare_firewall, after_put=_firewall_refs)
+FIREWALL_KIND = Kind(NS, FIREWALL, _prepare_firewall, after_put=_firewall_refs, asynchronous=True)
 
 
 def save_firewall(ctx: Context, firewall: dict[str, Any]) -> None:
@@ -728,6 +772,7 @@ def _register_children(emulator: Emulator) -> None:
         subnet = _subnet_body(ctx, vnet["id"], {**ctx.require_body(), "name": ctx.params["name"]}, "subnet", None)
         subnets = vnet["properties"]["subnets"]
         idx = next((i for i, s in enumerate(subnets) if s["name"].lower() == subnet["name"].lower()), None)
+        check_if_match(ctx, subnet["id"], None if idx is None else subnets[idx])
         if idx is None:
             subnets.append(subnet)
         else:
@@ -735,7 +780,8 @@ def _register_children(emulator: Emulator) -> None:
             subnets[idx] = subnet
         vnet["etag"] = etag()
         save(ctx, VNET_KIND, vnet)
-        return Response(201 if idx is None else 200, _decorate_subnet(ctx, copy.deepcopy(subnet)))
+        shown = updating(_decorate_subnet(ctx, copy.deepcopy(subnet)))
+        return Response(201 if idx is None else 200, shown, _operations.started(ctx, NS, vnet["location"]))
 
     def get_subnet(ctx: Context) -> Response:
         vnet = vnet_of(ctx)
@@ -748,13 +794,14 @@ def _register_children(emulator: Emulator) -> None:
         vnet = copy.deepcopy(vnet_of(ctx))
         subnets = vnet["properties"]["subnets"]
         keep = [s for s in subnets if s["name"].lower() != ctx.params["name"].lower()]
-        if len(keep) == len(subnets):
+        gone = next((s for s in subnets if s["name"].lower() == ctx.params["name"].lower()), None)
+        check_if_match(ctx, f"{vnet['id']}/subnets/{ctx.params['name']}", gone)
+        if gone is None:
             return Response(204)
-        gone = next(s for s in subnets if s["name"].lower() == ctx.params["name"].lower())
         _check_subnet_unused(ctx, gone["id"])
         vnet["properties"]["subnets"] = keep
         save(ctx, VNET_KIND, vnet)
-        return Response(200)
+        return Response(202, None, _operations.started(ctx, NS, vnet["location"], delete=True))
 
     def list_subnets(ctx: Context) -> Response:
         vnet = vnet_of(ctx)
@@ -768,6 +815,11 @@ def _register_children(emulator: Emulator) -> None:
         rule = _rule_body(nsg["id"], {**ctx.require_body(), "name": ctx.params["name"]}, "securityRule")
         rules = nsg["properties"]["securityRules"]
         idx = next((i for i, r in enumerate(rules) if r["name"].lower() == rule["name"].lower()), None)
+        current = None if idx is None else rules[idx]
+        if current is None and (ctx.if_match or "*").strip() != "*":
+            # A new rule: every rule carries the NSG's etag, so If-Match asks that the NSG be unchanged.
+            current = {"etag": nsg["etag"]}
+        check_if_match(ctx, rule["id"], current)
         if idx is None:
             rules.append(rule)
         else:
@@ -775,8 +827,10 @@ def _register_children(emulator: Emulator) -> None:
             rule["id"] = rules[idx]["id"]
             rules[idx] = rule
         _check_priorities(rules)
-        save_nsg(ctx, nsg)
-        return Response(201 if idx is None else 200, rule)
+        saved = save_nsg(ctx, nsg)
+        shown = next(r for r in saved["properties"]["securityRules"] if r["name"] == rule["name"])
+        headers = _operations.started(ctx, NS, nsg["location"])
+        return Response(201 if idx is None else 200, updating(shown), headers)
 
     def get_rule(ctx: Context) -> Response:
         nsg = nsg_of(ctx)
@@ -789,11 +843,13 @@ def _register_children(emulator: Emulator) -> None:
         nsg = copy.deepcopy(nsg_of(ctx))
         rules = nsg["properties"]["securityRules"]
         keep = [r for r in rules if r["name"].lower() != ctx.params["name"].lower()]
-        if len(keep) == len(rules):
+        gone = next((r for r in rules if r["name"].lower() == ctx.params["name"].lower()), None)
+        check_if_match(ctx, f"{nsg['id']}/securityRules/{ctx.params['name']}", gone)
+        if gone is None:
             return Response(204)
         nsg["properties"]["securityRules"] = keep
         save_nsg(ctx, nsg)
-        return Response(200)
+        return Response(202, None, _operations.started(ctx, NS, nsg["location"], delete=True))
 
     def list_rules(ctx: Context) -> Response:
         return page(ctx, nsg_of(ctx)["properties"]["securityRules"])
@@ -833,3 +889,4 @@ def register(emulator: Emulator) -> None:
     for kind in (NSG_KIND, VNET_KIND, NIC_KIND, PIP_KIND, FIREWALL_KIND):
         register_kind(emulator.registry, kind)
     _register_children(emulator)
+    _operations.register(emulator.registry, NS)

@@ -9,14 +9,12 @@ with `Azure-AsyncOperation` and `Location`; the operation then reads `Succeeded`
 
 from __future__ import annotations
 
-import copy
-import uuid
 from typing import TYPE_CHECKING, Any
 
 from .. import flow
 from ..arm import Context, Response, etag, parse_id
 from ..errors import ArmError
-from . import network
+from . import _operations, network
 from ._generic import Kind, base_body, get_resource, ref_id, register_kind, require_location
 
 if TYPE_CHECKING:
@@ -24,7 +22,6 @@ if TYPE_CHECKING:
 
 NS = network.NS
 WATCHER = "networkWatchers"
-_OP_KEY = "network-watcher-operation:"
 
 
 def _prepare_watcher(
@@ -151,48 +148,11 @@ def register(emulator: Emulator) -> None:
     register_kind(emulator.registry, WATCHER_KIND)
     reg = emulator.registry
     base = f"/subscriptions/<sub>/resourceGroups/<rg>/providers/{NS}/{WATCHER}/<name>"
-    ops = f"/subscriptions/<sub>/providers/{NS}/locations/<loc>"
 
     def ip_flow_verify(ctx: Context) -> Response:
         watcher = get_resource(ctx, WATCHER_KIND, ctx.params["sub"], ctx.params["rg"], ctx.params["name"])
         result = verify(ctx, watcher, ctx.require_body())
-        op = str(uuid.uuid4())
-        ctx.tx.kv_set(_OP_KEY + op, result)
-        sub, loc = ctx.params["sub"], watcher["location"]
-        version = ctx.api_version
-        headers = {
-            "Azure-AsyncOperation": f"{ctx.base_url}/subscriptions/{sub}/providers/{NS}/locations/{loc}"
-            f"/operations/{op}?api-version={version}",
-            "Location": f"{ctx.base_url}/subscriptions/{sub}/providers/{NS}/locations/{loc}"
-            f"/operationResults/{op}?api-version={version}",
-            # Azure answers Retry-After: 10; the result is ready at once here, so pollers wait one second.
-            "Retry-After": "1",
-        }
-        return Response(202, None, headers)
-
-    def operation(ctx: Context) -> Response:
-        if ctx.tx.kv_get(_OP_KEY + ctx.params["op"]) is None:
-            raise ArmError(404, "OperationNotFound", f"The operation {ctx.params['op']} was not found.")
-        return Response(200, {"status": "Succeeded"})
-
-    def operation_result(ctx: Context) -> Response:
-        result = ctx.tx.kv_get(_OP_KEY + ctx.params["op"])
-        if result is None:
-            raise ArmError(404, "OperationNotFound", f"The operation {ctx.params['op']} was not found.")
-        return Response(200, copy.deepcopy(result))
+        # The operation routes are Network's own (_operations.py): one status URL for every Network operation.
+        return Response(202, None, _operations.started(ctx, NS, watcher["location"], result=result))
 
     reg.add("POST", f"{base}/ipFlowVerify", ip_flow_verify, action=f"{NS}/{WATCHER}/ipFlowVerify/action", write=True)
-    reg.add(
-        "GET",
-        f"{ops}/operations/<op>",
-        operation,
-        action=f"{NS}/locations/operations/read",
-        scope=lambda ctx: f"/subscriptions/{ctx.params['sub']}",
-    )
-    reg.add(
-        "GET",
-        f"{ops}/operationResults/<op>",
-        operation_result,
-        action=f"{NS}/locations/operationResults/read",
-        scope=lambda ctx: f"/subscriptions/{ctx.params['sub']}",
-    )

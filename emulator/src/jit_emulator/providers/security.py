@@ -9,6 +9,7 @@ records which rules each request created so they can be removed when it ends.
 from __future__ import annotations
 
 import builtins
+import copy
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -264,9 +265,12 @@ def sweep(emulator: Emulator) -> None:
     now_iso = jit.format_time(now)
     stamp = now.timestamp()
     with emulator.store.read() as tx:
-        if not tx.any_grant_due(now_iso, stamp):
+        settling = any(at <= stamp for at in tx.kv_get(SETTLING_KEY, {}).values())
+        if not settling and not tx.any_grant_due(now_iso, stamp):
             return
     with emulator.store.write() as tx:
+        if settling:
+            _settle_due(tx, stamp)
         ctx = system_context(emulator, tx)
         containers = Containers(ctx)
         for grant in tx.grants(states=("pending",), apply_at_most=stamp, end_after=now_iso):
@@ -318,12 +322,63 @@ def _policy_id(sub: str, rg: str, location: str, name: str) -> str:
     )
 
 
-def _policy_not_found(name: str, rg: str) -> ArmError:
-    return ArmError(
-        404,
-        "PolicyNotFound",
-        f"Just-in-time network access policy '{name}' was not found in resource group '{rg}'.",
-    )
+def _policy_not_found(pid: str) -> ArmError:
+    """Azure's 404 for a missing policy, naming the full policy id as the request spelled it."""
+    return ArmError(404, "PolicyNotFound", f"Just-In-Time Network Access Policy '{pid}' does not exist.")
+
+
+# -- provisioning state ------------------------------------------------------------------------------------
+
+# Policies written by a PUT read `Updating` until the service has applied them to the NSGs, then
+# `Succeeded` (recorded: the PUT answer and a GET right after say Updating, older policies Succeeded).
+# The emulator keeps the time each policy settles (emulator clock) under this key; the sweeper flips it.
+SETTLING_KEY = "jit_settling"
+
+
+def _settle_later(ctx: Context, pid: str) -> str:
+    """The provisioning state a PUT leaves: Updating until `jit_settle_seconds` have passed on the clock.
+
+    A world file (no caller) describes policies that exist already: they are Succeeded at once.
+    """
+    seconds = float(ctx.settings.get("jit_settle_seconds") or 0)
+    pending = ctx.tx.kv_get(SETTLING_KEY, {})
+    if ctx.principal is None or seconds <= 0:
+        if pending.pop(pid.lower(), None) is not None:
+            ctx.tx.kv_set(SETTLING_KEY, pending)
+        return "Succeeded"
+    pending[pid.lower()] = ctx.now.timestamp() + seconds
+    ctx.tx.kv_set(SETTLING_KEY, pending)
+    return "Updating"
+
+
+def _settle_due(tx: Any, stamp: float) -> None:
+    pending = tx.kv_get(SETTLING_KEY, {})
+    due = [key for key, at in pending.items() if at <= stamp]
+    for key in due:
+        body = tx.get(key)
+        if body is not None and body.get("properties", {}).get("provisioningState") == "Updating":
+            body["properties"]["provisioningState"] = "Succeeded"
+            tx.put(body["id"], POLICY_TYPE, _rg_part(body["id"]), body)
+        del pending[key]
+    tx.kv_set(SETTLING_KEY, pending)
+
+
+def _policy_body(
+    pid: str, location: str, kind: Any, properties: dict[str, Any], *, requests: list[Any] | None = None
+) -> dict[str, Any]:
+    """A policy in the order the service writes one: kind, properties (virtualMachines, requests,
+    provisioningState, appendMode), id, name, type, location. `requests` overrides the stored list."""
+    body: dict[str, Any] = {}
+    if kind is not None:
+        body["kind"] = kind
+    body["properties"] = {
+        "virtualMachines": properties.get("virtualMachines", []),
+        "requests": properties.get("requests", []) if requests is None else requests,
+        "provisioningState": properties.get("provisioningState", "Succeeded"),
+        "appendMode": False,
+    }
+    body.update({"id": pid, "name": name_of(pid), "type": POLICY_TYPE, "location": location})
+    return body
 
 
 def put_policy(ctx: Context) -> Response:
@@ -331,10 +386,9 @@ def put_policy(ctx: Context) -> Response:
     jit.validate_names(sub, rg, name)
     check_rg(ctx, sub, rg)
     body = jit.validate_policy(ctx.require_body(), name)
+    # The id keeps the casing of the request that wrote it (recorded), whatever an earlier PUT used.
     pid = _policy_id(sub, rg, location, name)
     existing = ctx.tx.get(pid)
-    if existing is not None:
-        pid = existing["id"]
     _check_plan(ctx, sub)
     held = _vms_in_other_policies(ctx, sub, pid)
     paths: dict[str, VmPath] = {}
@@ -351,7 +405,6 @@ def put_policy(ctx: Context) -> Response:
         _check_path(path)
         _check_not_in_other_policy(path.vm_id, held)
         paths[path.vm_id.lower()] = path
-        vm["id"] = path.vm_id
     containers = Containers(ctx)
     removals: dict[str, set[str]] = {}
     for key, change in jit.remove_vm_ports_diff(existing, body).items():
@@ -382,15 +435,14 @@ def put_policy(ctx: Context) -> Response:
         properties["requests"] = body["properties"]["requests"]
     elif existing is not None and "requests" in existing["properties"]:
         properties["requests"] = existing["properties"]["requests"]  # a PUT without requests keeps the log
-    properties["provisioningState"] = "Succeeded"
-    stored: dict[str, Any] = {"id": pid, "name": name_of(pid), "type": POLICY_TYPE}
-    if body.get("kind") is not None:
-        stored["kind"] = body["kind"]
-    stored["location"] = location if existing is None else existing["location"]
-    stored["properties"] = properties
+    properties["provisioningState"] = _settle_later(ctx, pid)
+    # `location` is the path's location segment, lower-cased (recorded).
+    stored = _policy_body(pid, location.lower(), body.get("kind"), properties)
     ctx.tx.put(pid, POLICY_TYPE, _rg_part(pid), stored)
     containers.flush()
-    return Response(200, stored)
+    # 200 on create and on replace, synchronously; the answer shows `requests: []` although the service
+    # keeps the history (a GET shows it).
+    return Response(200, _policy_body(pid, location.lower(), body.get("kind"), properties, requests=[]))
 
 
 def _path_or_none(ctx: Context, vm_id: str) -> VmPath | None:
@@ -436,9 +488,10 @@ def _nsgs_holding(ctx: Context, pid: str, vm_id: str, ports: list[int]) -> list[
 def get_policy(ctx: Context) -> Response:
     sub, rg, location, name = ctx.params["sub"], ctx.params["rg"], ctx.params["location"], ctx.params["name"]
     check_rg(ctx, sub, rg)
-    body = ctx.tx.get(_policy_id(sub, rg, location, name))
+    pid = _policy_id(sub, rg, location, name)
+    body = ctx.tx.get(pid)
     if body is None:
-        raise _policy_not_found(name, rg)
+        raise _policy_not_found(pid)
     return Response(200, body)
 
 
@@ -461,18 +514,23 @@ def delete_policy(ctx: Context) -> Response:
         ctx.tx.update_grant(grant["seq"], "removed", [])
     ctx.tx.delete(pid)
     containers.flush()
-    return Response(200)
+    return Response(200)  # recorded: 200 with an empty body (Content-Length: 0)
 
 
 def initiate(ctx: Context) -> Response:
     sub, rg, location, name = ctx.params["sub"], ctx.params["rg"], ctx.params["location"], ctx.params["name"]
     check_rg(ctx, sub, rg)
-    policy = ctx.tx.get(_policy_id(sub, rg, location, name))
+    asked = _policy_id(sub, rg, location, name)
+    policy = ctx.tx.get(asked)
     if policy is None:
-        raise _policy_not_found(name, rg)
+        raise _policy_not_found(asked)
     pid = policy["id"]
-    requestor = ctx.principal["display_name"] if ctx.principal else "jit-emulator"
-    record, grants = jit.plan_initiate(policy, ctx.body, now=ctx.now, caller_ip=ctx.caller_ip, requestor=requestor)
+    # Recorded: the requestor is a user's sign-in name (UPN), and "" for a service principal.
+    principal = ctx.principal or {}
+    requestor = principal.get("client_id", "") if principal.get("kind") == "User" else ""
+    record, grants = jit.plan_initiate(
+        {**policy, "id": asked}, ctx.body, now=ctx.now, caller_ip=ctx.caller_ip, requestor=requestor
+    )
     count = len(policy["properties"].get("requests") or [])
     request_key = f"{record['startTimeUtc']}#{count + 1}"
     paths = {g["vm_id"].lower(): vm_path(ctx, g["vm_id"]) for g in grants}
@@ -526,7 +584,17 @@ def initiate(ctx: Context) -> Response:
     updated = jit.supersede(policy, record)
     ctx.tx.put(pid, POLICY_TYPE, _rg_part(pid), updated)
     containers.flush()
-    return Response(202, record)
+    return Response(202, _as_initiating(record))
+
+
+def _as_initiating(record: dict[str, Any]) -> dict[str, Any]:
+    """The initiate answer: its ports say Initiating (the policy's history says Initiated; recorded)."""
+    shown = copy.deepcopy(record)
+    for vm in shown["virtualMachines"]:
+        for port in vm["ports"]:
+            if port.get("status") == "Initiated":
+                port["status"] = "Initiating"
+    return shown
 
 
 def _set_mapped_port(record: dict[str, Any], vm_id: str, number: int, mapped: int) -> None:
@@ -627,7 +695,9 @@ def put_pricing(ctx: Context) -> Response:
     )
     ctx.tx.put(body["id"], PRICING_TYPE, scope, body)
     shown = body if resource_level else pricing.subscription_view(scope, plan, body, _overrides(ctx, scope, plan))
-    return Response(201 if existing is None else 200, pricing.for_version(pricing.put_response(shown), ctx.api_version))
+    # A subscription always has every plan (Free until set), so its PUT is an update: 200 (recorded).
+    created = resource_level and existing is None
+    return Response(201 if created else 200, pricing.for_version(pricing.put_response(shown), ctx.api_version))
 
 
 def delete_pricing(ctx: Context) -> Response:
