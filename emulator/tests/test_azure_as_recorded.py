@@ -320,3 +320,110 @@ def test_headers_on_every_arm_answer(env: Env) -> None:
             assert GUID.match(headers["x-ms-request-id"]) and headers["x-ms-request-id"] != correlation
         else:
             assert headers["x-ms-request-id"] == expected_id, (method, url)
+
+
+# -- rule names: today's by default, the pre-2023 ones per subscription or NSG --------------------------------
+
+CURRENT_DENY = re.compile(r"^MicrosoftDefenderForCloud-JITRule_(-?\d+)_[0-9A-F]{32}$")
+LEGACY_DENY = re.compile(r"^SecurityCenter-JITRule_(-?\d+)_[0-9A-F]{32}$")
+CURRENT_ALLOW = re.compile(r"^MicrosoftDefenderForCloud-JITRule-(-?\d+)-[0-9A-F]{32}$")
+LEGACY_ALLOW = re.compile(r"^SecurityCenter-JITRule-(-?\d+)-[0-9A-F]{32}$")
+
+
+def _jit(env: Env, nsg: str) -> list[dict[str, Any]]:
+    body = env.arm("GET", f"{env.rg_id('rg-app')}/providers/Microsoft.Network/networkSecurityGroups/{nsg}", NETWORK_API)
+    return [r for r in body.json()["properties"]["securityRules"] if "JITRule" in r["name"]]
+
+
+def _enable(env: Env, *ports: int) -> None:
+    both = env.vm_id("rg-app", "vm-both-01")
+    body = {
+        "kind": "Basic",
+        "properties": {
+            "virtualMachines": [
+                {
+                    "id": both,
+                    "ports": [
+                        {
+                            "number": n,
+                            "protocol": "*",
+                            "allowedSourceAddressPrefix": "*",
+                            "maxRequestAccessDuration": "PT3H",
+                        }
+                        for n in ports
+                    ],
+                }
+            ]
+        },
+    }
+    assert env.arm("PUT", policy_path(env), "2020-01-01", body).status_code == 200
+
+
+def test_legacy_names_per_subscription_and_per_nsg_and_mixed_nsgs(env: Env) -> None:
+    both_nsg = f"{env.rg_id('rg-app')}/providers/Microsoft.Network/networkSecurityGroups/nsg-both-01"
+    assert env.control("GET", "rule-naming").json()["default"] == "current"
+    naming = {"subscriptions": {env.sub: "legacy"}, "network_security_groups": {both_nsg: "current"}}
+    assert env.control("PUT", "rule-naming", naming).status_code == 200
+    assert env.control("PUT", "rule-naming", {"default": "old"}).status_code == 400
+    _enable(env, 22)  # vm-both-01 sits behind nsg-both-01 (NIC) and nsg-snet-web (subnet)
+    (current,) = _jit(env, "nsg-both-01")
+    (legacy,) = _jit(env, "nsg-snet-web")
+    current_int = CURRENT_DENY.match(current["name"])
+    legacy_int = LEGACY_DENY.match(legacy["name"])
+    assert current_int and legacy_int and current_int[1] == legacy_int[1]  # one VM, one int
+    assert current["properties"]["description"].startswith("MDC JIT Network Access rule for policy 'default'")
+    assert legacy["properties"]["description"] == "ASC JIT Network Access rule for policy 'default' of VM 'vm-both-01'."
+    answer = env.arm(
+        "POST",
+        policy_path(env) + "/initiate",
+        "2020-01-01",
+        {"virtualMachines": [{"id": env.vm_id("rg-app", "vm-both-01"), "ports": [{"number": 22, "duration": "PT1H"}]}]},
+    )
+    assert answer.status_code == 202
+    allow_current = next(r["name"] for r in _jit(env, "nsg-both-01") if r["properties"]["access"] == "Allow")
+    allow_legacy = next(r["name"] for r in _jit(env, "nsg-snet-web") if r["properties"]["access"] == "Allow")
+    assert CURRENT_ALLOW.match(allow_current)[1] == current_int[1]  # type: ignore[index]
+    assert LEGACY_ALLOW.match(allow_legacy)[1] == current_int[1]  # type: ignore[index]
+    # The subscription moves to today's names: kept rules keep theirs, new ones get today's: a mixed NSG.
+    assert env.control("PUT", "rule-naming", {}).status_code == 200
+    _enable(env, 22, 3389)
+    denies = {
+        r["properties"]["destinationPortRange"]: r["name"]
+        for r in _jit(env, "nsg-snet-web")
+        if r["properties"]["access"] == "Deny"
+    }
+    assert LEGACY_DENY.match(denies["22"]) and CURRENT_DENY.match(denies["3389"])
+    assert env.arm("DELETE", policy_path(env), "2020-01-01").status_code == 200
+    assert _jit(env, "nsg-snet-web") == [] and _jit(env, "nsg-both-01") == []
+
+
+def test_a_world_file_selects_the_naming_before_its_resources(env: Env) -> None:
+    world = {
+        "rule_naming": {"subscriptions": {"${subscription_id}": "legacy"}},
+        "resources": [
+            {
+                "id": policy_path(env).replace(env.sub, "${subscription_id}"),
+                "body": {
+                    "properties": {
+                        "virtualMachines": [
+                            {
+                                "id": env.vm_id("rg-app", "vm-web-01"),
+                                "ports": [
+                                    {
+                                        "number": 22,
+                                        "protocol": "*",
+                                        "allowedSourceAddressPrefix": "*",
+                                        "maxRequestAccessDuration": "PT3H",
+                                    }
+                                ],
+                            }
+                        ]
+                    }
+                },
+            }
+        ],
+    }
+    assert env.control("POST", "world", {"world": world}).status_code == 200
+    (deny,) = _jit(env, "nsg-web-01")
+    assert LEGACY_DENY.match(deny["name"]) and deny["properties"]["priority"] == 4096
+    assert env.control("GET", "rule-naming").json()["subscriptions"] == {env.sub: "legacy"}

@@ -23,7 +23,7 @@ VM1 = f"/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.Compute/virtu
 VM2 = f"/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm2"
 IP1 = "10.0.0.4"
 IP2 = "10.0.0.5"
-ALLOW_DESCRIPTION = "ASC JIT Network Access rule created by an initiation request for policy 'default' of VM 'vm1'."
+ALLOW_DESCRIPTION = "MDC JIT Network Access rule created by an initiation request for policy 'default' of VM 'vm1'."
 PROPERTY_SETTINGS = settings(max_examples=200, deadline=None)
 
 
@@ -118,17 +118,25 @@ def deny_name(number: int, vm_id: str = VM1) -> str:
 # --- names -------------------------------------------------------------------------------------------
 
 
+HEX = "62799A5740DE464DB71C4F619369BBAD"
+
+
 @pytest.mark.parametrize(
     ("name", "kind"),
     [
-        ("SecurityCenter-JITRule_-123-" + "a" * 32, "deny"),
-        ("SecurityCenter-JITRule-1234567-0123456789abcdef0123456789abcdef", "allow"),
-        ("SecurityCenter-JITRule-1234567-0123456789ABCDEF0123456789abcdef", None),  # upper-case hex
-        ("SecurityCenter-JITRule--0123456789abcdef0123456789abcdef", None),  # no digits
-        ("SecurityCenter-JITRule-1-0123456789abcdef0123456789abcde", None),  # 31 hex
-        ("SecurityCenter-JITRule-1-0123456789abcdef0123456789abcdef0", None),  # 33 hex
-        ("SecurityCenter-JITRule-1-0123456789abcdef0123456789abcdef-x", None),
-        ("xSecurityCenter-JITRule-1-0123456789abcdef0123456789abcdef", None),
+        # Real names (NSG exports): both generations, negative ints.
+        ("SecurityCenter-JITRule_1170687618_62799A5740DE464DB71C4F619369BBAD", "deny"),
+        ("SecurityCenter-JITRule_-838343494_2A2380183DD74A759135DB6C37DBFBD4", "deny"),
+        ("SecurityCenter-JITRule-1170687618-8C18BF8921F041989344B4F1E3A0C370", "allow"),
+        ("MicrosoftDefenderForCloud-JITRule_-1151891693_545C5DBC675443D3BF179EFD1EF8254D", "deny"),
+        (f"MicrosoftDefenderForCloud-JITRule--1151891693-{HEX}", "allow"),
+        # Look-alikes: the documentation's placeholder read literally, lower-case hex, wrong lengths.
+        ("SecurityCenter-JITRule_-123-" + "a" * 32, None),
+        (f"SecurityCenter-JITRule_1_{HEX.lower()}", None),
+        (f"SecurityCenter-JITRule_1_{HEX[:-1]}", None),
+        (f"SecurityCenter-JITRule_1_{HEX}0", None),
+        (f"SecurityCenter-JITRule__{HEX}", None),
+        (f"xSecurityCenter-JITRule_1_{HEX}", None),
         ("SecurityCenter-JITRule", None),
         ("AllowSSH", None),
         ("", None),
@@ -138,29 +146,49 @@ def test_jit_rule_kind(name: str, kind: str | None) -> None:
     assert nsg.jit_rule_kind(name) == kind
 
 
-def test_deny_rule_name_is_deterministic_and_case_insensitive() -> None:
+def test_deny_rule_name_has_the_real_shape_and_is_deterministic() -> None:
     name = nsg.deny_rule_name(POLICY_ID, VM1, 22)
     assert nsg.jit_rule_kind(name) == "deny"
+    assert re.fullmatch(r"MicrosoftDefenderForCloud-JITRule_-?\d+_[0-9A-F]{32}", name)
+    value = int(name.split("_")[1])
+    assert -(2**31) <= value < 2**31
     assert name == nsg.deny_rule_name(POLICY_ID.upper(), VM1.lower(), 22)
     assert name != nsg.deny_rule_name(POLICY_ID, VM1, 3389)
     assert name != nsg.deny_rule_name(POLICY_ID, VM2, 22)
-    digits = re.fullmatch(r"SecurityCenter-JITRule_-(\d+)-[0-9a-f]{32}", name)
-    assert digits is not None
+    legacy = nsg.deny_rule_name(POLICY_ID, VM1, 22, nsg.LEGACY)
+    assert legacy == name.replace("MicrosoftDefenderForCloud-JITRule", "SecurityCenter-JITRule")
+    assert nsg.deny_rule_names(POLICY_ID, VM1, 22) == {name, legacy}
+    # Over many VMs the int takes both signs, as in real NSGs.
+    ints = {int(nsg.deny_rule_name(POLICY_ID, f"{VM1}{i}", 22).split("_")[1]) < 0 for i in range(40)}
+    assert ints == {True, False}
 
 
-def test_allow_rule_name_depends_on_the_request() -> None:
+def test_allow_rule_name_shares_the_vms_int_and_depends_on_the_request() -> None:
     first = nsg.allow_rule_name(POLICY_ID, VM1, 22, "2024-01-01T00:00:00Z#1")
     assert nsg.jit_rule_kind(first) == "allow"
+    assert re.fullmatch(r"MicrosoftDefenderForCloud-JITRule--?\d+-[0-9A-F]{32}", first)
     assert first == nsg.allow_rule_name(POLICY_ID.lower(), VM1.upper(), 22, "2024-01-01T00:00:00Z#1")
     assert first != nsg.allow_rule_name(POLICY_ID, VM1, 22, "2024-01-01T00:00:00Z#2")
-    # Allow and deny rules of one policy share the digits.
-    assert first.split("-")[2] == deny_name(22).split("-")[2]
+    prefix = "MicrosoftDefenderForCloud-JITRule-"
+    vm_int = first[len(prefix) :].rsplit("-", 1)[0]
+    assert vm_int == deny_name(22).split("_")[1] == deny_name(3389).split("_")[1]
+    assert vm_int != deny_name(22, VM2).split("_")[1]
+    # The hex differs per rule.
+    assert first.rsplit("-", 1)[1] != deny_name(22).rsplit("_", 1)[1]
+    legacy = nsg.allow_rule_name(POLICY_ID, VM1, 22, "2024-01-01T00:00:00Z#1", nsg.LEGACY)
+    assert legacy.startswith("SecurityCenter-JITRule-") and nsg.jit_rule_kind(legacy) == "allow"
 
 
 def test_descriptions_are_exact() -> None:
-    assert nsg.deny_description("default", "vm1") == "ASC JIT Network Access rule for policy 'default' of VM 'vm1'."
+    assert nsg.deny_description("default", "vm1") == "MDC JIT Network Access rule for policy 'default' of VM 'vm1'."
     assert nsg.allow_description("default", "vm1") == (
-        "ASC JIT Network Access rule created by an initiation request for policy 'default' of VM 'vm1'."
+        "MDC JIT Network Access rule created by an initiation request for policy 'default' of VM 'vm1'."
+    )
+    assert nsg.deny_description("default", "WIN", nsg.LEGACY) == (
+        "ASC JIT Network Access rule for policy 'default' of VM 'WIN'."
+    )
+    assert nsg.allow_description("default", "WIN", nsg.LEGACY) == (
+        "ASC JIT Network Access rule created by an initiation request for policy 'default' of VM 'WIN'."
     )
 
 
@@ -198,14 +226,14 @@ def test_deny_rule_shape() -> None:
             "type": "Microsoft.Network/networkSecurityGroups/securityRules",
             "properties": {
                 "provisioningState": "Succeeded",
-                "description": "ASC JIT Network Access rule for policy 'default' of VM 'vm1'.",
+                "description": "MDC JIT Network Access rule for policy 'default' of VM 'vm1'.",
                 "protocol": "Tcp",
                 "sourcePortRange": "*",
                 "destinationPortRange": "22",
                 "sourceAddressPrefix": "*",
                 "destinationAddressPrefix": IP1,
                 "access": "Deny",
-                "priority": 1000,
+                "priority": 4096,  # no rule for the port: from the bottom, as real NSGs show
                 "direction": "Inbound",
                 "sourcePortRanges": [],
                 "destinationPortRanges": [],
@@ -243,7 +271,7 @@ def test_outbound_rules_neither_cover_nor_block() -> None:
         make_nsg(rule("Out", 1000, direction="Outbound"), rule("Out2", 1500, direction="Outbound")),
         [port(22)],
     )
-    assert priority_of(body, deny_name(22)) == 1000
+    assert priority_of(body, deny_name(22)) == 4096  # no inbound rule for the port: from the bottom
 
 
 def test_rules_for_other_ports_do_not_push_the_deny_rule() -> None:
@@ -316,7 +344,7 @@ def test_kept_ports_keep_name_and_priority_and_gone_ports_are_removed() -> None:
     names = [r["name"] for r in rules_of(second)]
     assert deny_name(22) not in names
     assert priority_of(second, deny_name(3389)) == kept_priority
-    assert priority_of(second, deny_name(5986)) == 1000  # freed by port 22's rule
+    assert priority_of(second, deny_name(5986)) == 4096  # freed by port 22's rule
     assert sum(1 for n in names if n == deny_name(3389)) == 1
 
 
@@ -327,7 +355,7 @@ def test_kept_rule_is_refreshed_when_the_policy_port_changes() -> None:
     assert (props["protocol"], props["destinationAddressPrefix"], props["priority"]) == (
         "Udp",
         "10.0.0.9",
-        1000,
+        4096,
     )
 
 
@@ -345,7 +373,7 @@ def test_no_free_priority_when_a_covering_rule_sits_at_4096() -> None:
 
 
 def test_no_free_priority_when_every_priority_is_taken() -> None:
-    rules = [rule(f"r{p}", p, "80") for p in range(1000, 4097)]
+    rules = [rule(f"r{p}", p, "80") for p in range(100, 4097)]
     with pytest.raises(ArmError) as info:
         apply(make_nsg(*rules), [port(22)])
     assert info.value.code == "NoFreePriority"
@@ -490,9 +518,9 @@ def test_dnat_rule_creates_the_asc_collection() -> None:
     fw = firewall()
     new, name, mapped = dnat(fw)
     assert fw == firewall()  # not mutated
-    assert mapped == 50000 and nsg.jit_rule_kind(name) == "allow"
+    assert mapped == 50000 and re.fullmatch(r"MDC-JIT-\d+-[0-9A-F]{32}", name)
     [collection] = new["properties"]["natRuleCollections"]
-    assert re.fullmatch(r"ASC-JIT-\d+", collection["name"])
+    assert re.fullmatch(r"MDC-JIT-\d+", collection["name"])
     assert collection["properties"]["priority"] == 100
     assert collection["properties"]["action"] == {"type": "Dnat"}
     assert collection["properties"]["rules"] == [

@@ -25,8 +25,9 @@ from azure.mgmt.security.models import (
 from conftest import COMPUTE_API, NETWORK_API, Env, error_of
 
 LOC = "westeurope"
-DENY_RE = re.compile(r"^SecurityCenter-JITRule_-\d+-[0-9a-f]{32}$")
-ALLOW_RE = re.compile(r"^SecurityCenter-JITRule-\d+-[0-9a-f]{32}$")
+# Today's names (real NSG exports): deny <prefix>_<signed int>_<HEX>, allow <prefix>-<int>-<HEX>.
+DENY_RE = re.compile(r"^MicrosoftDefenderForCloud-JITRule_-?\d+_[0-9A-F]{32}$")
+ALLOW_RE = re.compile(r"^MicrosoftDefenderForCloud-JITRule--?\d+-[0-9A-F]{32}$")
 
 
 # -- helpers -------------------------------------------------------------------------------------------
@@ -345,14 +346,14 @@ def test_enable_writes_deny_rules_in_the_nic_nsg(env: Env) -> None:
     assert rules[0]["name"] == "allow-https"  # other rules are left in place
     deny = jit_rules(env, "rg-app", "nsg-web-01", "deny")
     assert [(r["properties"]["destinationPortRange"], r["properties"]["priority"]) for r in deny] == [
-        ("22", 1000),
-        ("3389", 1001),
+        ("22", 4096),  # no rule for these ports in nsg-web-01: from the bottom, as real NSGs show
+        ("3389", 4095),
     ]
     for rule in deny:
         props = rule["properties"]
         assert (props["access"], props["direction"], props["sourceAddressPrefix"]) == ("Deny", "Inbound", "*")
         assert props["destinationAddressPrefix"] == ip
-        assert props["description"] == "ASC JIT Network Access rule for policy 'default' of VM 'vm-web-01'."
+        assert props["description"] == "MDC JIT Network Access rule for policy 'default' of VM 'vm-web-01'."
     assert [r["properties"]["protocol"] for r in deny] == ["*", "Tcp"]
     assert jit_rules(env, "rg-app", "nsg-snet-web", "deny") == []  # vm-web-01's subnet has no NSG
 
@@ -373,8 +374,8 @@ def test_deny_rules_go_after_existing_rules_for_the_port(env: Env) -> None:
         r["properties"]["destinationPortRange"]: r["properties"]["priority"]
         for r in jit_rules(env, "rg-app", "nsg-ssh-open", "deny")
     }
-    # The existing rule for 22 keeps precedence; 3389 has no such rule and takes the first free from 1000.
-    assert deny == {"22": 1501, "3389": 1000}
+    # The existing rule for 22 keeps precedence; 3389 has no such rule and takes the first free from 4096 down.
+    assert deny == {"22": 1501, "3389": 4096}
 
 
 def test_initiate_writes_allow_rules_before_the_deny_rules(env: Env) -> None:
@@ -399,7 +400,7 @@ def test_initiate_writes_allow_rules_before_the_deny_rules(env: Env) -> None:
         ip,
     )
     assert first["description"] == (
-        "ASC JIT Network Access rule created by an initiation request for policy 'default' of VM 'vm-web-01'."
+        "MDC JIT Network Access rule created by an initiation request for policy 'default' of VM 'vm-web-01'."
     )
     assert allow[1]["properties"]["sourceAddressPrefix"] == "198.51.100.0/24"
 
@@ -598,7 +599,7 @@ def test_firewall_dnat_and_mapped_port(env: Env) -> None:
     record = initiate(env, "rg-data", request(vm, open_port(env, 22), open_port(env, 3389)))
     assert [p.mapped_port for p in record.virtual_machines[0].ports] == [50000, 50001]
     collections = firewall(env)["properties"]["natRuleCollections"]
-    assert len(collections) == 1 and collections[0]["name"].startswith("ASC-JIT-")
+    assert len(collections) == 1 and collections[0]["name"].startswith("MDC-JIT-")
     assert collections[0]["properties"]["priority"] == 100
     rules = collections[0]["properties"]["rules"]
     assert [

@@ -194,6 +194,14 @@ def handle(emulator: Emulator, request: WzRequest) -> Response:
 
             summary["world"] = load_world(emulator, world)
         return Response(200, summary)
+    if what == "rule-naming":
+        from .providers import security
+
+        with emulator.store.write() as tx:
+            if method == "GET":
+                return Response(200, security.rule_naming(tx))
+            if method == "PUT":
+                return Response(200, security.set_rule_naming(tx, body or {}))
     if what == "state" and method == "GET":
         return Response(200, _state_summary(emulator))
     raise ArmError(404, "NotFound", f"No control endpoint {method} {request.path}.")

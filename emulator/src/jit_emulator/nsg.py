@@ -3,10 +3,16 @@
 Every function takes ARM wire JSON (plain dicts, camelCase) and returns a NEW body; inputs are never
 mutated. Nothing here does I/O: the network provider loads and stores the resources around these calls.
 
-Rule names follow the product (seeds 000/001): deny rules ``SecurityCenter-JITRule_-<digits>-<32 hex>``,
-allow rules ``SecurityCenter-JITRule-<digits>-<32 hex>``. The emulator derives them deterministically
-(``digits`` = CRC-32 of the policy id, ``hex`` = MD5 of policy, VM, port and purpose) so that it can find
-its own deny rules again without keeping a side table.
+Rule names have the shapes real NSGs hold (exports people published): deny rules
+``<prefix>_<signed 32-bit int>_<32 upper-case hex>``, allow rules ``<prefix>-<int>-<32 upper-case hex>``, a
+VM's deny and allow rules sharing the int. Two generations exist (Defender for Cloud release notes, May 2023,
+"Revised JIT (Just-In-Time) rule naming conventions",
+https://learn.microsoft.com/azure/defender-for-cloud/release-notes-archive): ``current`` writes the prefix
+``MicrosoftDefenderForCloud-JITRule``, descriptions ``MDC JIT Network Access rule ...`` and firewall
+collections ``MDC-JIT-...``; ``legacy`` (older subscriptions) ``SecurityCenter-JITRule``, ``ASC ...`` and
+``ASC-JIT-...``. The emulator derives names deterministically (the int from the CRC-32 of policy and VM id,
+the hex from the MD5 of policy, VM, port and purpose) so that it finds its own deny rules again, in either
+generation, without keeping a side table.
 
 Errors: 409 ``NoFreePriority`` when an NSG has no free inbound priority where the rule must go, 409
 ``NoFreePort`` when a firewall has no free DNAT port left, 400 ``FirewallPolicyNotSupported`` for a
@@ -25,17 +31,23 @@ from typing import Any, Literal
 
 from .errors import ArmError
 
-JIT_RULE_PREFIX = "SecurityCenter-JITRule"
+CURRENT = "current"
+LEGACY = "legacy"
+NAMINGS = (CURRENT, LEGACY)
+_PREFIX = {CURRENT: "MicrosoftDefenderForCloud-JITRule", LEGACY: "SecurityCenter-JITRule"}
+_WORD = {CURRENT: "MDC", LEGACY: "ASC"}
+JIT_RULE_PREFIX = _PREFIX[CURRENT]
 RULE_TYPE = "Microsoft.Network/networkSecurityGroups/securityRules"
 MIN_PRIORITY = 100
 MAX_PRIORITY = 4096
-DENY_BASE_PRIORITY = 1000
+DENY_BASE_PRIORITY = 1000  # the first priority for a deny rule that must follow existing rules for its port
 DNAT_FIRST_PORT = 50000
 DNAT_COLLECTION_PRIORITY = 100
 
-_DENY_RE = re.compile(r"SecurityCenter-JITRule_-[0-9]+-[0-9a-f]{32}")
-_ALLOW_RE = re.compile(r"SecurityCenter-JITRule-[0-9]+-[0-9a-f]{32}")
-_ASC_COLLECTION_RE = re.compile(r"ASC-JIT-[0-9]+")
+_PREFIXES_RE = "(?:MicrosoftDefenderForCloud|SecurityCenter)-JITRule"
+_DENY_RE = re.compile(rf"{_PREFIXES_RE}_-?[0-9]+_[0-9A-F]{{32}}")
+_ALLOW_RE = re.compile(rf"{_PREFIXES_RE}--?[0-9]+-[0-9A-F]{{32}}")
+_ASC_COLLECTION_RE = re.compile(r"(?:MDC|ASC)-JIT-[0-9]+")
 
 # Plural fields Azure returns as [] when the singular one is used.
 _PLURAL_FIELDS = (
@@ -72,28 +84,56 @@ def _digits(key: str) -> str:
     return str(zlib.crc32(key.lower().encode("utf-8")))
 
 
+def _vm_int(policy_id: str, vm_id: str) -> int:
+    """The signed 32-bit int a VM's JIT rules share (real names carry negative ones too)."""
+    value = zlib.crc32(f"{policy_id.lower()}|{vm_id.lower()}".encode())
+    return value - 2**32 if value >= 2**31 else value
+
+
 def _md5(text: str) -> str:
-    return hashlib.md5(text.encode("utf-8"), usedforsecurity=False).hexdigest()
+    return hashlib.md5(text.encode("utf-8"), usedforsecurity=False).hexdigest().upper()
 
 
-def deny_rule_name(policy_id: str, vm_id: str, port: int) -> str:
-    """The deterministic deny rule name for one (policy, VM, port)."""
+def naming_of(name: str) -> str:
+    """The generation a JIT rule name (or firewall collection) was written in."""
+    return LEGACY if name.startswith((_PREFIX[LEGACY], "ASC-")) else CURRENT
+
+
+def check_naming(naming: Any) -> str:
+    if naming not in NAMINGS:
+        raise ArmError(400, "InvalidRuleNaming", f"rule naming must be one of {list(NAMINGS)}, got {naming!r}.")
+    return str(naming)
+
+
+def deny_rule_name(policy_id: str, vm_id: str, port: int, naming: str = CURRENT) -> str:
+    """The deterministic deny rule name for one (policy, VM, port): ``<prefix>_<int>_<HEX>``."""
     policy = policy_id.lower()
-    return f"{JIT_RULE_PREFIX}_-{_digits(policy)}-{_md5(f'{policy}|{vm_id.lower()}|{port}|deny')}"
+    digest = _md5(f"{policy}|{vm_id.lower()}|{port}|deny")
+    return f"{_PREFIX[naming]}_{_vm_int(policy_id, vm_id)}_{digest}"
 
 
-def allow_rule_name(policy_id: str, vm_id: str, port: int, request_key: str) -> str:
-    """The allow rule name for one (policy, VM, port) of one request (request_key is unique per request)."""
+def deny_rule_names(policy_id: str, vm_id: str, port: int) -> set[str]:
+    """The deny rule names of one (policy, VM, port) in every generation (to find or remove it)."""
+    return {deny_rule_name(policy_id, vm_id, port, naming) for naming in NAMINGS}
+
+
+def allow_rule_name(policy_id: str, vm_id: str, port: int, request_key: str, naming: str = CURRENT) -> str:
+    """The allow rule name for one (policy, VM, port) of one request: ``<prefix>-<int>-<HEX>``, the int shared
+    with the VM's deny rule (request_key is unique per request)."""
     policy = policy_id.lower()
-    return f"{JIT_RULE_PREFIX}-{_digits(policy)}-{_md5(f'{policy}|{vm_id.lower()}|{port}|{request_key}|allow')}"
+    digest = _md5(f"{policy}|{vm_id.lower()}|{port}|{request_key}|allow")
+    return f"{_PREFIX[naming]}-{_vm_int(policy_id, vm_id)}-{digest}"
 
 
-def deny_description(policy_name: str, vm_name: str) -> str:
-    return f"ASC JIT Network Access rule for policy '{policy_name}' of VM '{vm_name}'."
+def deny_description(policy_name: str, vm_name: str, naming: str = CURRENT) -> str:
+    return f"{_WORD[naming]} JIT Network Access rule for policy '{policy_name}' of VM '{vm_name}'."
 
 
-def allow_description(policy_name: str, vm_name: str) -> str:
-    return f"ASC JIT Network Access rule created by an initiation request for policy '{policy_name}' of VM '{vm_name}'."
+def allow_description(policy_name: str, vm_name: str, naming: str = CURRENT) -> str:
+    return (
+        f"{_WORD[naming]} JIT Network Access rule created by an initiation request for policy '{policy_name}'"
+        f" of VM '{vm_name}'."
+    )
 
 
 # --- reading rules ----------------------------------------------------------------------------------
@@ -260,8 +300,10 @@ def _refresh(rule: Mapping[str, Any], properties: dict[str, Any]) -> dict[str, A
     return new
 
 
-def _deny_floor(rules: Iterable[Mapping[str, Any]], port: int) -> int:
-    """Deny rules go after every non-JIT inbound rule for the port, so existing rules keep precedence."""
+def _deny_floor(rules: Iterable[Mapping[str, Any]], port: int) -> int | None:
+    """Where a new deny rule goes: after every non-JIT inbound rule for the port, so existing rules keep
+    precedence (from 1000 up, as real NSGs show 1000, 1001, 1399, 2410...), or None when no rule covers the
+    port: then from 4096 down (4096, 4095, ... in real NSGs)."""
     covering = [
         p
         for rule in rules
@@ -270,6 +312,8 @@ def _deny_floor(rules: Iterable[Mapping[str, Any]], port: int) -> int:
         and port_covered(_rule_props(rule), port)
         and (p := _priority(rule)) is not None
     ]
+    if not covering:
+        return None
     return max([DENY_BASE_PRIORITY, *(p + 1 for p in covering)])
 
 
@@ -282,6 +326,7 @@ def apply_deny_rules(
     vm_name: str,
     private_ip: str,
     ports: list[Mapping[str, Any]],
+    naming: str = CURRENT,
 ) -> dict[str, Any]:
     """A new NSG body with exactly one inbound Deny rule per policy port of this (policy, VM).
 
@@ -293,6 +338,7 @@ def apply_deny_rules(
         policy_id=policy_id,
         policy_name=policy_name,
         vms=[{"vm_id": vm_id, "vm_name": vm_name, "private_ip": private_ip, "ports": ports}],
+        naming=naming,
     )
 
 
@@ -306,6 +352,17 @@ class _FreePriorities:
     def __init__(self, used: set[int]) -> None:
         self.used = used
         self._cursor: dict[int, int] = {}
+
+    def take_from_top(self) -> int | None:
+        """The highest free priority at or below 4096 (the next deny rule of an NSG with no rule for its port)."""
+        candidate = min(MAX_PRIORITY, self._cursor.get(-1, MAX_PRIORITY))
+        while candidate in self.used and candidate >= MIN_PRIORITY:
+            candidate -= 1
+        if candidate < MIN_PRIORITY:
+            return None
+        self._cursor[-1] = candidate - 1
+        self.used.add(candidate)
+        return candidate
 
     def take(self, low: int, high: int) -> int | None:
         candidate = max(low, MIN_PRIORITY, self._cursor.get(low, low))
@@ -324,13 +381,16 @@ def apply_deny_rules_for_vms(
     policy_id: str,
     policy_name: str,
     vms: Sequence[Mapping[str, Any]],
+    naming: str = CURRENT,
 ) -> dict[str, Any]:
     """apply_deny_rules for several VMs of one policy in one pass over the NSG (what a policy PUT does).
 
     vms: {"vm_id", "vm_name", "private_ip", "ports"} each. The result is one inbound Deny rule per policy port
-    of each VM: rules of kept ports stay where they are with their priority (their content refreshed), rules of
-    ports gone from the policy are removed, other rules are untouched, and new rules are appended in VM order,
-    each at the first free priority from 1000 that comes after every non-JIT inbound rule for its port.
+    of each VM: rules of kept ports stay where they are with their priority and name (their content refreshed,
+    in their own generation), rules of ports gone from the policy are removed, other rules are untouched, and
+    new rules (named in `naming`'s generation) are appended in VM order, each at the first free priority from
+    1000 that comes after every non-JIT inbound rule for its port, or, when no rule covers the port, at the
+    highest free one from 4096 down.
     """
     wanted: dict[str, dict[int, Mapping[str, Any]]] = {}
     by_vm: dict[str, Mapping[str, Any]] = {}
@@ -354,12 +414,13 @@ def apply_deny_rules_for_vms(
     owners: dict[str, tuple[str, int]] = {}
     for key, ports in wanted.items():
         for number in rule_ports | set(ports):
-            owners[deny_rule_name(policy_id, key, number).lower()] = (key, number)
+            for name in deny_rule_names(policy_id, key, number):
+                owners[name.lower()] = (key, number)
 
-    def content(key: str, number: int, priority: int) -> dict[str, Any]:
+    def content(key: str, number: int, priority: int, generation: str = naming) -> dict[str, Any]:
         vm = by_vm[key]
         return _rule_properties(
-            description=deny_description(policy_name, str(vm["vm_name"])),
+            description=deny_description(policy_name, str(vm["vm_name"]), generation),
             protocol=wanted[key][number].get("protocol", "*"),
             sources=["*"],
             private_ip=str(vm["private_ip"]),
@@ -378,10 +439,13 @@ def apply_deny_rules_for_vms(
             result.append(copy.deepcopy(rule))
         elif owner[1] in wanted[owner[0]] and owner not in present:
             present.add(owner)
-            result.append(_refresh(rule, content(owner[0], owner[1], _priority(rule) or DENY_BASE_PRIORITY)))
+            generation = naming_of(str(rule.get("name", "")))
+            result.append(
+                _refresh(rule, content(owner[0], owner[1], _priority(rule) or DENY_BASE_PRIORITY, generation))
+            )
         # else: a port gone from the policy (or a duplicate): dropped.
 
-    floors: dict[int, int] = {}
+    floors: dict[int, int | None] = {}
     free = _FreePriorities(_used_inbound_priorities(result))
     for key, ports in wanted.items():
         for number in ports:
@@ -389,16 +453,18 @@ def apply_deny_rules_for_vms(
                 continue
             if number not in floors:
                 floors[number] = _deny_floor(rules, number)
-            priority = free.take(floors[number], MAX_PRIORITY)
+            floor = floors[number]
+            priority = free.take_from_top() if floor is None else free.take(floor, MAX_PRIORITY)
             if priority is None:
-                raise _no_free_priority(nsg, number, floors[number], MAX_PRIORITY)
-            result.append(_rule(nsg, deny_rule_name(policy_id, key, number), content(key, number, priority)))
+                raise _no_free_priority(nsg, number, floor or MIN_PRIORITY, MAX_PRIORITY)
+            name = deny_rule_name(policy_id, key, number, naming)
+            result.append(_rule(nsg, name, content(key, number, priority)))
     return _with_rules(nsg, result)
 
 
 def remove_vm_rules(nsg: Mapping[str, Any], *, policy_id: str, vm_id: str, ports: Iterable[Any]) -> dict[str, Any]:
     """A new NSG body without the deny rules of this (policy, VM) for the given ports (ints or port dicts)."""
-    names = [deny_rule_name(policy_id, vm_id, _port_number(port)) for port in ports]
+    names = [name for port in ports for name in deny_rule_names(policy_id, vm_id, _port_number(port))]
     return remove_rules(nsg, names)
 
 
@@ -426,6 +492,7 @@ def add_allow_rules(
     private_ip: str,
     grants: list[Mapping[str, Any]],
     request_key: str,
+    naming: str = CURRENT,
 ) -> tuple[dict[str, Any], list[str]]:
     """A new NSG body with one inbound Allow rule per grant, placed before this VM's deny rule for the port.
 
@@ -434,12 +501,12 @@ def add_allow_rules(
     """
     rules = [copy.deepcopy(r) for r in _security_rules(nsg)]
     names: list[str] = []
-    description = allow_description(policy_name, vm_name)
+    description = allow_description(policy_name, vm_name, naming)
     for grant in grants:
         port = int(grant["number"])
-        name = allow_rule_name(policy_id, vm_id, port, request_key)
-        deny_name = deny_rule_name(policy_id, vm_id, port)
-        deny = next((r for r in rules if _same_name(r.get("name"), deny_name) and _is_inbound(r)), None)
+        name = allow_rule_name(policy_id, vm_id, port, request_key, naming)
+        deny_names = {n.lower() for n in deny_rule_names(policy_id, vm_id, port)}
+        deny = next((r for r in rules if str(r.get("name", "")).lower() in deny_names and _is_inbound(r)), None)
         ceiling = (_priority(deny) or MAX_PRIORITY + 1) - 1 if deny is not None else MAX_PRIORITY
         existing = next((i for i, r in enumerate(rules) if _same_name(r.get("name"), name)), None)
         others = rules if existing is None else rules[:existing] + rules[existing + 1 :]
@@ -508,10 +575,13 @@ def add_dnat_rule(
     sources: list[str],
     firewall_public_ip: str,
     request_key: str,
+    naming: str = CURRENT,
 ) -> tuple[dict[str, Any], str, int]:
     """A new firewall body with a DNAT rule firewall_public_ip:mapped_port -> vm_private_ip:port.
 
-    The rule goes into the ASC collection ("ASC-JIT-<digits>", priority 100, created when missing).
+    The rule ("MDC-JIT-<int>-<HEX>", or "ASC-JIT-..." in the legacy naming) goes into JIT's collection
+    ("MDC-JIT-<digits>" / "ASC-JIT-<digits>", priority 100, created when missing; an existing one of either
+    generation is used).
     mapped_port is the first port >= 50000 that no NAT rule of the firewall uses. Returns
     (new firewall, rule name, mapped_port).
     """
@@ -536,10 +606,10 @@ def add_dnat_rule(
         )
     key = _firewall_key(firewall).lower()
     digest = _md5(f"{key}|{policy_name.lower()}|{vm_name.lower()}|{port}|{request_key}|dnat")
-    name = f"{JIT_RULE_PREFIX}-{_digits(key)}-{digest}"
+    name = f"{_WORD[naming]}-JIT-{_digits(key)}-{digest}"
     rule = {
         "name": name,
-        "description": allow_description(policy_name, vm_name),
+        "description": allow_description(policy_name, vm_name, naming),
         "sourceAddresses": list(sources),
         "destinationAddresses": [firewall_public_ip],
         "destinationPorts": [str(mapped_port)],
@@ -552,17 +622,19 @@ def add_dnat_rule(
     collections = new_props.setdefault("natRuleCollections", [])
     collection = next((c for c in collections if _ASC_COLLECTION_RE.fullmatch(str(c.get("name", "")))), None)
     if collection is None:
-        collection = _asc_collection(firewall, collections, key)
+        collection = _asc_collection(firewall, collections, key, naming)
         collections.append(collection)
     collection.setdefault("properties", {}).setdefault("rules", []).append(rule)
     return new, name, mapped_port
 
 
-def _asc_collection(firewall: Mapping[str, Any], collections: list[dict[str, Any]], key: str) -> dict[str, Any]:
+def _asc_collection(
+    firewall: Mapping[str, Any], collections: list[dict[str, Any]], key: str, naming: str = CURRENT
+) -> dict[str, Any]:
     # Priority 100 is the highest a collection can have; step past it only if another collection holds it.
     taken = {(c.get("properties") or {}).get("priority") for c in collections}
     priority = next(p for p in range(DNAT_COLLECTION_PRIORITY, 65001) if p not in taken)
-    name = f"ASC-JIT-{_digits(key)}"
+    name = f"{_WORD[naming]}-JIT-{_digits(key)}"
     collection: dict[str, Any] = {"name": name}
     if firewall.get("id"):
         collection["id"] = f"{firewall['id']}/natRuleCollections/{name}"

@@ -47,7 +47,7 @@ def _substitute(value: Any, names: dict[str, str]) -> Any:
     if isinstance(value, list):
         return [_substitute(v, names) for v in value]
     if isinstance(value, dict):
-        return {k: _substitute(v, names) for k, v in value.items()}
+        return {_substitute(k, names): _substitute(v, names) for k, v in value.items()}
     return value
 
 
@@ -92,7 +92,12 @@ def load_world(emulator: Emulator, source: str | dict[str, Any]) -> dict[str, An
         raise ArmError(400, "InvalidWorld", "'settings' is a mapping such as {page_size: 10}.")
     resources = world.get("resources") or []
     principals = world.get("principals") or []
-    with emulator.store.write():
+    with emulator.store.write() as tx:
+        if world.get("rule_naming") is not None:
+            # Before the resources, so the policies a world declares write their rules in that naming.
+            from .providers.security import set_rule_naming
+
+            set_rule_naming(tx, world["rule_naming"])
         # Principals first (so role assignments in resources may name them), their roles after the resources.
         created = [add_principal(emulator, {k: v for k, v in spec.items() if k != "roles"}) for spec in principals]
         for index, item in enumerate(resources):

@@ -245,6 +245,7 @@ def _apply_grant_rules(ctx: Context, containers: Containers, grant: dict[str, An
             private_ip=path.private_ip,
             grants=[{"number": spec["number"], "protocol": spec["protocol"], "sources": spec["sources"]}],
             request_key=grant["request_key"],
+            naming=naming_for(ctx, nsg_id),
         )
         containers.set(new)
         rules.extend({"container": nsg_id, "name": n, "kind": "nsg"} for n in names)
@@ -325,6 +326,51 @@ def _policy_id(sub: str, rg: str, location: str, name: str) -> str:
 def _policy_not_found(pid: str) -> ArmError:
     """Azure's 404 for a missing policy, naming the full policy id as the request spelled it."""
     return ArmError(404, "PolicyNotFound", f"Just-In-Time Network Access Policy '{pid}' does not exist.")
+
+
+# -- rule naming generations -------------------------------------------------------------------------------
+
+# Which generation of names JIT writes (nsg.CURRENT since May 2023, nsg.LEGACY before): a default, per
+# subscription and per NSG, so a world can hold an older subscription, or an NSG with rules of both.
+RULE_NAMING_KEY = "rule_naming"
+
+
+def check_rule_naming(spec: Any) -> dict[str, Any]:
+    """{"default": naming, "subscriptions": {id: naming}, "network_security_groups": {id: naming}}, all optional."""
+    if not isinstance(spec, dict) or set(spec) - {"default", "subscriptions", "network_security_groups"}:
+        raise ArmError(
+            400,
+            "InvalidRuleNaming",
+            "rule_naming takes {default: current|legacy, subscriptions: {<id>: current|legacy},"
+            " network_security_groups: {<NSG id>: current|legacy}}.",
+        )
+    out: dict[str, Any] = {"default": nsg.check_naming(spec.get("default", nsg.CURRENT))}
+    for key in ("subscriptions", "network_security_groups"):
+        given = spec.get(key) or {}
+        if not isinstance(given, dict):
+            raise ArmError(400, "InvalidRuleNaming", f"rule_naming.{key} maps ids to current or legacy.")
+        out[key] = {str(k).strip("/").lower(): nsg.check_naming(v) for k, v in given.items()}
+    return out
+
+
+def rule_naming(tx: Any) -> dict[str, Any]:
+    return tx.kv_get(RULE_NAMING_KEY) or check_rule_naming({})
+
+
+def set_rule_naming(tx: Any, spec: Any) -> dict[str, Any]:
+    checked = check_rule_naming(spec)
+    tx.kv_set(RULE_NAMING_KEY, checked)
+    return checked
+
+
+def naming_for(ctx: Context, container_id: str) -> str:
+    """The naming JIT writes in an NSG or firewall: its own, else its subscription's, else the default."""
+    spec = rule_naming(ctx.tx)
+    own = spec["network_security_groups"].get(container_id.strip("/").lower())
+    if own is not None:
+        return str(own)
+    sub = parse_id(container_id).get("subscription", "").lower()
+    return str(spec["subscriptions"].get(sub) or spec["subscriptions"].get(f"subscriptions/{sub}") or spec["default"])
 
 
 # -- provisioning state ------------------------------------------------------------------------------------
@@ -422,7 +468,11 @@ def put_policy(ctx: Context) -> Response:
     for nsg_id, entries in per_nsg.values():
         current = containers.get(nsg_id)
         if current is not None:
-            containers.set(nsg.apply_deny_rules_for_vms(current, policy_id=pid, policy_name=name, vms=entries))
+            containers.set(
+                nsg.apply_deny_rules_for_vms(
+                    current, policy_id=pid, policy_name=name, vms=entries, naming=naming_for(ctx, nsg_id)
+                )
+            )
     for vm in body["properties"]["virtualMachines"]:
         path = paths[vm["id"].lower()]
         firewall = _supported_firewall(path)
@@ -464,7 +514,7 @@ def _remove_vm_ports(
     """For ports leaving the policy: note the VM's deny rules in `removals` (NSG id -> rule names, applied
     together by Containers.remove_nsg_rules) and remove the rules of its live grants."""
     nsg_ids = path.nsg_ids if path is not None else _nsgs_holding(ctx, pid, vm_id, ports)
-    names = {nsg.deny_rule_name(pid, vm_id, p) for p in ports}
+    names = {name for p in ports for name in nsg.deny_rule_names(pid, vm_id, p)}
     for nsg_id in nsg_ids:
         removals.setdefault(nsg_id, set()).update(names)
     live = ctx.tx.grants(states=("active", "pending"), policy=pid, vm=vm_id, ports=ports)
@@ -476,7 +526,7 @@ def _remove_vm_ports(
 
 def _nsgs_holding(ctx: Context, pid: str, vm_id: str, ports: list[int]) -> list[str]:
     """NSGs of the subscription that hold this VM's deny rules (the VM itself is gone)."""
-    names = {nsg.deny_rule_name(pid, vm_id, p).lower() for p in ports}
+    names = {name.lower() for p in ports for name in nsg.deny_rule_names(pid, vm_id, p)}
     sub = parse_id(pid).get("subscription", "")
     return [
         body["id"]
@@ -563,6 +613,7 @@ def initiate(ctx: Context) -> Response:
                 sources=grant["sources"],
                 firewall_public_ip=path.firewall_ip,
                 request_key=request_key,
+                naming=naming_for(ctx, firewall["id"]),
             )
             containers.set(new)
             rules.append({"container": firewall["id"], "name": rule_name, "kind": "firewall"})
