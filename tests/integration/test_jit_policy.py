@@ -39,7 +39,9 @@ def nsg_rules(emu: EmulatorProcess, nsg: str, rg: str = "rg-app") -> list[dict[s
 
 def jit_deny_ports(rules: list[dict[str, Any]]) -> list[str]:
     return sorted(
-        r["properties"]["destinationPortRange"] for r in rules if r["name"].startswith("SecurityCenter-JITRule_-")
+        r["properties"]["destinationPortRange"]
+        for r in rules
+        if r["name"].startswith(("MicrosoftDefenderForCloud-JITRule_", "SecurityCenter-JITRule_"))
     )
 
 

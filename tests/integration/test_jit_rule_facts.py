@@ -59,7 +59,11 @@ def put_rule(emu: EmulatorProcess, nsg: str, rule: dict[str, Any], rg: str = "rg
 
 
 def jit_rule(emu: EmulatorProcess, nsg: str, kind: str, vm: str) -> dict[str, Any]:
-    prefix = "SecurityCenter-JITRule_-" if kind == "deny" else "SecurityCenter-JITRule-"
+    prefix = (
+        ("MicrosoftDefenderForCloud-JITRule_", "SecurityCenter-JITRule_")
+        if kind == "deny"
+        else ("MicrosoftDefenderForCloud-JITRule-", "SecurityCenter-JITRule-")
+    )
     found = [
         r
         for r in nsg_rules(emu, nsg)
@@ -135,7 +139,7 @@ def test_deny_rules_on_every_nsg_of_each_vm_path(onboarded: EmulatorProcess, own
     for rule in rules:
         assert rule["state"] == "active", rule
         assert rule["reasons"] == []
-        assert rule["name"].startswith("SecurityCenter-JITRule_-")
+        assert rule["name"].startswith(("MicrosoftDefenderForCloud-JITRule_", "SecurityCenter-JITRule_"))
         assert (rule["access"], rule["direction"], rule["protocol"]) == ("Deny", "Inbound", "Tcp")
         assert (rule["ports"], rule["sources"]) == (["22"], ["*"])
         assert rule["destinations"] == [ips[rule["vm"]["name"]]]
@@ -199,7 +203,7 @@ def test_allow_rule_after_a_request_is_active_with_its_request_row(
     assert len(allow) == 1
     rule = allow[0]
     assert (rule["nsg"]["name"], rule["scope"], rule["state"], rule["reasons"]) == ("nsg-web-01", "nic", "active", [])
-    assert rule["name"].startswith("SecurityCenter-JITRule-")
+    assert rule["name"].startswith(("MicrosoftDefenderForCloud-JITRule-", "SecurityCenter-JITRule-"))
     assert (rule["access"], rule["ports"], rule["sources"]) == ("Allow", ["22"], [SOURCE])
     assert rule["destinations"] == [private_ip(emu, "nic-web-01")]
     assert rule["request"]["start_time_utc"] == row["start_time_utc"]
@@ -391,7 +395,7 @@ def test_firewall_vm_has_its_dnat_rule(emu: EmulatorProcess, owner_env: dict[str
     (rule,) = result["rules"]  # no NSG on vm-fw-01's path: only the firewall rule
     assert (rule["kind"], rule["scope"], rule["state"], rule["reasons"]) == ("dnat", "firewall", "active", [])
     assert rule["firewall"]["name"] == "fw-hub"
-    assert rule["firewall"]["nat_rule_collection"].startswith("ASC-JIT-")
+    assert rule["firewall"]["nat_rule_collection"].startswith(("MDC-JIT-", "ASC-JIT-"))
     assert rule["nsg"] is None
     assert (rule["ports"], rule["destinations"], rule["sources"]) == ([str(mapped)], [fw_ip], [SOURCE])
     assert (rule["translated_address"], rule["translated_port"]) == (vm_ip, "22")
@@ -402,7 +406,9 @@ def test_firewall_vm_has_its_dnat_rule(emu: EmulatorProcess, owner_env: dict[str
 
     # A hand-edited DNAT rule that forwards somewhere else is drifted.
     firewall = emu.arm("GET", fw_path, NET_API)
-    collection = next(c for c in firewall["properties"]["natRuleCollections"] if c["name"].startswith("ASC-JIT-"))
+    collection = next(
+        c for c in firewall["properties"]["natRuleCollections"] if c["name"].startswith(("MDC-JIT-", "ASC-JIT-"))
+    )
     collection["properties"]["rules"][0]["translatedAddress"] = "10.20.1.99"
     emu.arm("PUT", fw_path, NET_API, firewall)
     drifted = facts(owner_env, resource_group="rg-data")["rules"][0]
