@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import re
+import urllib.parse
+import urllib.request
 from typing import Any
 
 from support.ansible import run_playbook
@@ -151,16 +154,54 @@ def test_a_stale_entry_is_named_with_its_fix_and_removed_on_request(
 # -- point 7: a request silently cuts someone else off ----------------------------------------------------
 
 
+def user_request(emu: EmulatorProcess, upn: str, password: str, vm: str, source: str) -> None:
+    """Request access as a user (Azure records a user's UPN as requestor; a service principal's as "")."""
+    form = urllib.parse.urlencode(
+        {
+            "grant_type": "password",
+            "client_id": "04b07795-8ddb-461a-bbee-02f9e1bf7b46",  # the Azure CLI's public client
+            "username": upn,
+            "password": password,
+            "scope": f"{emu.url}/.default openid profile offline_access",
+        }
+    ).encode()
+    req = urllib.request.Request(f"{emu.url}/{emu.info['tenant_id']}/oauth2/v2.0/token", data=form, method="POST")
+    with urllib.request.urlopen(req, context=emu._ssl, timeout=60) as resp:
+        token = json.loads(resp.read())["access_token"]
+    policy = policies(emu)[0]
+    vm_id = next(v["id"] for v in policy["properties"]["virtualMachines"] if v["id"].endswith(f"/{vm}"))
+    body = {
+        "virtualMachines": [
+            {"id": vm_id, "ports": [{"number": 22, "duration": "PT1H", "allowedSourceAddressPrefix": source}]}
+        ]
+    }
+    req = urllib.request.Request(
+        f"{emu.url}{policy['id']}/initiate?api-version=2020-01-01", data=json.dumps(body).encode(), method="POST"
+    )
+    req.add_header("Authorization", f"Bearer {token}")
+    req.add_header("Content-Type", "application/json")
+    with urllib.request.urlopen(req, context=emu._ssl, timeout=60) as resp:
+        assert resp.status == 202
+
+
 def test_superseding_someone_elses_access_warns_or_is_refused(
     emu: EmulatorProcess, owner_env: dict[str, str], requester_env: dict[str, str]
 ) -> None:
     onboard(owner_env, "vm-web-01")
-    first = run_playbook(
-        [request_task([{"name": "vm-web-01", "ports": [{"number": 22, "allowed_source": ["203.0.113.7"]}]}])],
-        owner_env,
+    sub = emu.info["subscription_id"]
+    alice = emu.control(
+        "POST",
+        "principals",
+        {
+            "kind": "User",
+            "user_principal_name": "alice@contoso.com",
+            "password": "alice-pw-1",
+            "roles": [{"role": "Owner", "scope": f"/subscriptions/{sub}"}],
+        },
     )
-    assert first.rc == 0, first.stdout
+    user_request(emu, alice["user_principal_name"], alice["password"], "vm-web-01", "203.0.113.7")
     holder = policies(emu)[0]["properties"]["requests"][0]["requestor"]
+    assert holder == "alice@contoso.com"
     emu.advance("PT10M")
     mine = [{"name": "vm-web-01", "ports": [{"number": 22, "allowed_source": ["203.0.113.8"], "duration": "30m"}]}]
 
