@@ -213,7 +213,11 @@ def test_pricing_list_and_filter(env: Env) -> None:
     plans = client.pricings.list(scope).value
     assert plans[0].name == "VirtualMachines" and len(plans) == 15
     deprecated = {p.name: p.replaced_by for p in plans if p.deprecated}
-    assert deprecated == {"KubernetesService": ["Containers"], "ContainerRegistry": ["Containers"]}
+    assert deprecated == {
+        "KubernetesService": ["Containers"],
+        "ContainerRegistry": ["Containers"],
+        "Dns": ["VirtualMachines"],
+    }
     filtered = client.pricings.list(scope, filter="name in (VirtualMachines,KeyVaults)").value
     assert [p.name for p in filtered] == ["VirtualMachines", "KeyVaults"]
 
