@@ -216,6 +216,7 @@ connect_to:
 
 from ansible_collections.azsecops.jit.plugins.module_utils._diagnose_manager import _DiagnoseManager
 from ansible_collections.azsecops.jit.plugins.module_utils._module import _AzureJitModule
+from ansible_collections.azsecops.jit.plugins.module_utils._vm_selection import _vm_ref_spec
 
 
 def main() -> None:
@@ -223,13 +224,7 @@ def main() -> None:
         "virtual_machine": {
             "type": "dict",
             "required": True,
-            "options": {
-                "name": {"type": "str"},
-                "resource_group": {"type": "str"},
-                "id": {"type": "str"},
-            },
-            "mutually_exclusive": [["id", "name"], ["id", "resource_group"]],
-            "required_one_of": [["id", "name"]],
+            **_vm_ref_spec(),
             "required_by": {"name": "resource_group"},
         },
         "port": {"type": "int", "required": True},

@@ -350,6 +350,7 @@ diff:
 from ansible.module_utils.basic import env_fallback
 from ansible_collections.azsecops.jit.plugins.module_utils._module import _AzureJitModule
 from ansible_collections.azsecops.jit.plugins.module_utils._policy_manager import _PolicyManager
+from ansible_collections.azsecops.jit.plugins.module_utils._vm_selection import _vm_ref_spec
 
 _PORT_SPEC = {
     "number": {"type": "int"},
@@ -368,15 +369,10 @@ def main() -> None:
             "type": "list",
             "elements": "dict",
             "default": [],
-            "options": {
-                "name": {"type": "str"},
-                "resource_group": {"type": "str"},
-                "id": {"type": "str"},
-                "ports": {"type": "list", "elements": "dict", "options": _PORT_SPEC},
-                "public_ip_address": {"type": "str"},
-            },
-            "mutually_exclusive": [["name", "id"], ["id", "resource_group"]],
-            "required_one_of": [["name", "id"]],
+            **_vm_ref_spec(
+                ports={"type": "list", "elements": "dict", "options": _PORT_SPEC},
+                public_ip_address={"type": "str"},
+            ),
         },
         "ports": {"type": "list", "elements": "dict", "options": _PORT_SPEC},
         "purge_virtual_machines": {"type": "bool", "default": False},

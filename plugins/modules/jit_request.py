@@ -314,6 +314,7 @@ caller_ip:
 
 from ansible_collections.azsecops.jit.plugins.module_utils._module import _AzureJitModule
 from ansible_collections.azsecops.jit.plugins.module_utils._request_manager import _RequestManager
+from ansible_collections.azsecops.jit.plugins.module_utils._vm_selection import _vm_ref_spec
 
 
 def main() -> None:
@@ -325,11 +326,8 @@ def main() -> None:
             "type": "list",
             "elements": "dict",
             "required": True,
-            "options": {
-                "name": {"type": "str"},
-                "resource_group": {"type": "str"},
-                "id": {"type": "str"},
-                "ports": {
+            **_vm_ref_spec(
+                ports={
                     "type": "list",
                     "elements": "dict",
                     "options": {
@@ -338,9 +336,7 @@ def main() -> None:
                         "duration": {"type": "str"},
                     },
                 },
-            },
-            "mutually_exclusive": [["name", "id"], ["id", "resource_group"]],
-            "required_one_of": [["name", "id"]],
+            ),
         },
         "justification": {"type": "str"},
         "wait": {"type": "bool", "default": True},

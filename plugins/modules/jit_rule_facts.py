@@ -49,6 +49,7 @@ extends_documentation_fragment:
   - azsecops.jit.azure
   - azsecops.jit._attributes.INFO_MODULE
   - azsecops.jit._attributes.ACTIONGROUP_AZURE
+  - azsecops.jit._vm_selection.VM_FILTER
 attributes:
   check_mode:
     support: full
@@ -59,17 +60,6 @@ options:
         every NSG and Azure Firewall of the resource group.
       - When not set, the whole subscription is read.
     type: str
-  virtual_machines:
-    description:
-      - Report only these VMs, given by name or full Azure Resource Manager id.
-      - A name matches the VMs of that name in the policies and in O(resource_group) (or anywhere in the
-        subscription without O(resource_group)).
-      - With this filter, only the NSGs and firewalls on these VMs' paths are read for rules, and rules of
-        other VMs sharing those NSGs are left out. Rules that cannot be tied to any VM are kept.
-      - Without it (or with an empty list), every NSG and Azure Firewall in scope is read, so rules whose VM
-        is gone show up as V(orphaned).
-    type: list
-    elements: str
   include_expired:
     description:
       - Also return request rows that ended (status C(Revoked), or end time passed by Azure's clock).
@@ -78,6 +68,11 @@ options:
     type: bool
     default: false
 notes:
+  - O(virtual_machines) names are looked for in the policies and in O(resource_group) (or anywhere in the
+    subscription without O(resource_group)). With this filter, only the NSGs and firewalls on these VMs' paths
+    are read for rules, and rules of other VMs sharing those NSGs are left out; rules that cannot be tied to any
+    VM are kept. Without it (or with an empty list), every NSG and Azure Firewall in scope is read, so rules
+    whose VM is gone show up as V(orphaned).
   - Expiry is judged by Azure's clock (the C(Date) header of its responses), never the controller's.
   - Deny rules are compared with the policy (access C(Deny), source any, destination the VM's private IP,
     the policy port and its protocol). Allow rules are compared with the request (access C(Allow), the
@@ -915,12 +910,13 @@ ansible_facts:
 
 from ansible_collections.azsecops.jit.plugins.module_utils._facts_manager import _FactsManager
 from ansible_collections.azsecops.jit.plugins.module_utils._module import _AzureJitModule
+from ansible_collections.azsecops.jit.plugins.module_utils._vm_selection import _vm_filter_spec
 
 
 def main() -> None:
     argument_spec = {
         "resource_group": {"type": "str"},
-        "virtual_machines": {"type": "list", "elements": "str"},
+        **_vm_filter_spec(),
         "include_expired": {"type": "bool", "default": False},
     }
     module = _AzureJitModule(argument_spec, supports_check_mode=True)

@@ -33,17 +33,11 @@ extends_documentation_fragment:
   - azsecops.jit.azure
   - azsecops.jit._attributes.INFO_MODULE
   - azsecops.jit._attributes.ACTIONGROUP_AZURE
+  - azsecops.jit._vm_selection.VM_FILTER
 attributes:
   check_mode:
     support: full
 options:
-  virtual_machines:
-    description:
-      - Only these VMs, each a name or a full Azure Resource Manager id.
-      - A name matches VMs of that name in O(resource_groups), or anywhere in the subscription without it.
-      - Ids alone limit the reads to the resource groups of those ids.
-    type: list
-    elements: str
   resource_groups:
     description:
       - Only VMs in these resource groups. Without it (and without VM ids), the whole subscription is read.
@@ -61,6 +55,8 @@ options:
         reason code V(region). Without it, no region is judged.
     type: str
 notes:
+  - O(virtual_machines) names are looked for in O(resource_groups) (or the whole subscription without it); ids
+    alone limit the reads to the resource groups of those ids.
   - Exposure counts only allow rules whose source is the whole Internet (V(*), V(Any), V(0.0.0.0/0) or
     V(Internet)), evaluated in priority order on the subnet NSG and then the NIC NSG. JIT's own allow rules
     are not exposure. A VM without any NSG but with a public IP is exposed on every management port.
@@ -257,11 +253,12 @@ summary:
 
 from ansible_collections.azsecops.jit.plugins.module_utils._module import _AzureJitModule
 from ansible_collections.azsecops.jit.plugins.module_utils._vm_info_manager import _VmInfoManager
+from ansible_collections.azsecops.jit.plugins.module_utils._vm_selection import _vm_filter_spec
 
 
 def main() -> None:
     argument_spec = {
-        "virtual_machines": {"type": "list", "elements": "str"},
+        **_vm_filter_spec(),
         "resource_groups": {"type": "list", "elements": "str", "aliases": ["resource_group"]},
         "tags": {"type": "dict"},
         "location": {"type": "str"},
