@@ -64,13 +64,6 @@ _HEX = "(?P<hex>[0-9A-F]{32})"
 _DENY_NAME_RE = re.compile(rf"{_PREFIX}_{_INT}_{_HEX}", re.ASCII)
 _ALLOW_NAME_RE = re.compile(rf"{_PREFIX}-{_INT}-{_HEX}", re.ASCII)
 
-# TRANSITION, to be removed once jit-emulator writes the real shapes: the emulator of this repository
-# wrote deny rules "SecurityCenter-JITRule_-<digits>-<lower hex>" and allow rules
-# "SecurityCenter-JITRule-<digits>-<lower hex>" (the documentation's placeholder read literally). No
-# subscription holds them; they are accepted as legacy names only until the emulator's change lands.
-_TRANSITION_DENY_RE = re.compile(r"SecurityCenter-JITRule_-(?P<int>[0-9]+)-(?P<hex>[0-9a-f]{32})", re.ASCII)
-_TRANSITION_ALLOW_RE = re.compile(r"SecurityCenter-JITRule-(?P<int>[0-9]+)-(?P<hex>[0-9a-f]{32})", re.ASCII)
-
 _DESCRIPTION_RE = re.compile(
     r"(?P<word>ASC|MDC) JIT Network Access rule (?P<request>created by an initiation request )?"
     r"for policy '(?P<policy>[^']*)' of VM '(?P<vm>[^']*)'",
@@ -100,10 +93,6 @@ def _read_rule_name(name: object) -> _RuleName | None:
             if not _INT32_MIN <= number <= _INT32_MAX or match.group("int") == "-0":
                 return None
             return _RuleName(kind, _PREFIXES[match.group("prefix")], number, match.group("hex"))
-    for kind, pattern in ((_DENY, _TRANSITION_DENY_RE), (_ALLOW, _TRANSITION_ALLOW_RE)):
-        match = pattern.fullmatch(name)
-        if match is not None:
-            return _RuleName(kind, _LEGACY, int(match.group("int")), match.group("hex"))
     return None
 
 

@@ -35,22 +35,9 @@ CONTRACT: dict[str, Any] = yaml.safe_load(
 
 SOURCES = ("exports", "release-notes-2023-05", "inferred", "spec", "nsg-docs", "jit-docs", "recorded-error", "stricter")
 
-# TRANSITION: jit-emulator still writes allow rules "SecurityCenter-JITRule-<digits>-<lower hex>", which
-# the collection accepts until the emulator writes the real shape; strict, so it fails once it passes.
-TRANSITION = {"SecurityCenter-JITRule-1170687618-8c18bf8921f041989344b4f1e3a0c370"}
-
 
 def cases(section: str) -> list[Any]:
-    return [
-        pytest.param(
-            case,
-            id=f"{section}[{index}]",
-            marks=[pytest.mark.xfail(strict=True, reason="emulator transition")]
-            if case.get("name") in TRANSITION
-            else [],
-        )
-        for index, case in enumerate(CONTRACT[section])
-    ]
+    return [pytest.param(case, id=f"{section}[{index}]") for index, case in enumerate(CONTRACT[section])]
 
 
 def test_every_case_names_its_source() -> None:

@@ -155,7 +155,7 @@ def rule(name: str, **props: object) -> dict:
     return {"name": name, "properties": base}
 
 
-ALLOW = "SecurityCenter-JITRule-1234-" + "a" * 32
+ALLOW = "SecurityCenter-JITRule-1234-" + "A" * 32
 
 
 def test_a_request_lost_in_transit_is_found_in_the_policy_log() -> None:
@@ -186,11 +186,11 @@ def test_allow_rules_are_matched_on_the_seed_000_checklist() -> None:
         "properties": {
             "securityRules": [
                 rule(ALLOW),
-                rule("SecurityCenter-JITRule_-1234-" + "b" * 32, access="Deny"),
+                rule("SecurityCenter-JITRule_1234_" + "B" * 32, access="Deny"),
                 rule("my-own-rule"),
-                rule("SecurityCenter-JITRule-1-" + "c" * 32, destinationAddressPrefix="10.0.0.5"),
+                rule("SecurityCenter-JITRule-1-" + "C" * 32, destinationAddressPrefix="10.0.0.5"),
                 rule(
-                    "SecurityCenter-JITRule-2-" + "d" * 32,
+                    "SecurityCenter-JITRule-2-" + "D" * 32,
                     destinationPortRange=None,
                     destinationPortRanges=["20-25"],
                     sourceAddressPrefix=None,
@@ -199,9 +199,9 @@ def test_allow_rules_are_matched_on_the_seed_000_checklist() -> None:
             ]
         }
     }
-    assert _allow_rule_names(nsg, "10.0.0.4", 22, ["10.1.2.3"]) == [ALLOW, "SecurityCenter-JITRule-2-" + "d" * 32]
+    assert _allow_rule_names(nsg, "10.0.0.4", 22, ["10.1.2.3"]) == [ALLOW, "SecurityCenter-JITRule-2-" + "D" * 32]
     assert _allow_rule_names(nsg, "10.0.0.4", 22, ["10.9.9.9"]) == []
-    assert _allow_rule_names(nsg, "10.0.0.4", 23, None) == ["SecurityCenter-JITRule-2-" + "d" * 32]
+    assert _allow_rule_names(nsg, "10.0.0.4", 23, None) == ["SecurityCenter-JITRule-2-" + "D" * 32]
 
 
 def test_dnat_rules_match_translation_and_mapped_port() -> None:
