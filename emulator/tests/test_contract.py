@@ -36,6 +36,22 @@ def policy_put(**port: Any) -> str:
     return "accept"
 
 
+@pytest.mark.parametrize("case", cases("rule_names"))
+def test_rule_names(case: dict[str, Any]) -> None:
+    """The emulator knows JIT's rules (to keep, replace and remove them) by the shapes the collection reads;
+    a look-alike (kind unknown) is any other rule to it."""
+    kind = case["kind"] if case["kind"] in ("deny", "allow") else None
+    assert nsg.jit_rule_kind(case["name"]) == kind
+    if kind is not None:
+        assert nsg.naming_of(case["name"]) == case["naming"]
+
+
+@pytest.mark.parametrize("case", [c for c in cases("descriptions") if c.values[0]["naming"] is not None])
+def test_descriptions_are_written_as_recorded(case: dict[str, Any]) -> None:
+    write = nsg.allow_description if case["for_request"] else nsg.deny_description
+    assert write(case["policy"], case["vm"], case["naming"]) == case["text"]
+
+
 @pytest.mark.parametrize("case", cases("port_specs"))
 def test_port_specs(case: dict[str, Any]) -> None:
     assert nsg.port_covered({"destinationPortRange": case["spec"]}, case["port"]) is case["covers"]

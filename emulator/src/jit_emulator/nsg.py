@@ -45,8 +45,10 @@ DNAT_FIRST_PORT = 50000
 DNAT_COLLECTION_PRIORITY = 100
 
 _PREFIXES_RE = "(?:MicrosoftDefenderForCloud|SecurityCenter)-JITRule"
-_DENY_RE = re.compile(rf"{_PREFIXES_RE}_-?[0-9]+_[0-9A-F]{{32}}")
-_ALLOW_RE = re.compile(rf"{_PREFIXES_RE}--?[0-9]+-[0-9A-F]{{32}}")
+# The int is a signed 32-bit decimal as an int renders (no leading zero, no "-0"); checked in jit_rule_kind.
+_INT_RE = "(-?(?:0|[1-9][0-9]{0,9}))"
+_DENY_RE = re.compile(rf"{_PREFIXES_RE}_{_INT_RE}_[0-9A-F]{{32}}", re.ASCII)
+_ALLOW_RE = re.compile(rf"{_PREFIXES_RE}-{_INT_RE}-[0-9A-F]{{32}}", re.ASCII)
 _ASC_COLLECTION_RE = re.compile(r"(?:MDC|ASC)-JIT-[0-9]+")
 
 # Plural fields Azure returns as [] when the singular one is used.
@@ -66,13 +68,18 @@ RuleKind = Literal["deny", "allow"]
 
 
 def jit_rule_kind(name: object) -> RuleKind | None:
-    """'deny' or 'allow' for a JIT rule name, None for a name JIT did not create."""
+    """'deny' or 'allow' for a JIT rule name, None for a name JIT did not create (look-alikes included).
+
+    The same shapes as the collection's checker (the rule_names cases of tests/contract/jit.yml).
+    """
     if not isinstance(name, str):
         return None
-    if _DENY_RE.fullmatch(name):
-        return "deny"
-    if _ALLOW_RE.fullmatch(name):
-        return "allow"
+    kinds: tuple[tuple[RuleKind, re.Pattern[str]], ...] = (("deny", _DENY_RE), ("allow", _ALLOW_RE))
+    for kind, pattern in kinds:
+        match = pattern.fullmatch(name)
+        if match is not None:
+            text = match.group(1)
+            return kind if text != "-0" and -(2**31) <= int(text) < 2**31 else None
     return None
 
 
