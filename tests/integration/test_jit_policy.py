@@ -91,6 +91,29 @@ def test_create_then_idempotent_rerun_makes_no_write(emu: EmulatorProcess, owner
     ]
 
 
+def test_a_policy_still_updating_is_accepted_without_waiting(emu: EmulatorProcess, owner_env: dict[str, str]) -> None:
+    """Azure answers a policy PUT with provisioningState Updating, and a read right after says the same
+    (recorded); it says Succeeded once the rules are applied. The module neither waits for that nor fails on it."""
+    emu.settings(jit_settle_seconds=3600)  # Updating for the whole test, however slow the machine
+    task = policy_task(virtual_machines=[{"name": "vm-web-01"}], ports=ssh(allowed_source=["10.0.0.0/8"]))
+    first = run_playbook([task], owner_env)
+    assert first.rc == 0, first.stdout + first.stderr
+    result = first.result("policy")
+    assert result["changed"] is True
+    assert result["policy"]["properties"]["provisioning_state"] == "Updating"
+    assert result["verification"]["attempts"] == 1 and result["verification"]["waited_seconds"] == 0
+    policy_calls = [c["method"] for c in emu.requests() if "jitNetworkAccessPolicies" in c["path"]]
+    assert policy_calls == ["GET", "PUT", "GET"]  # the read, the write, the one check after it: no polling
+
+    emu.clear_requests()
+    second = run_playbook([task], owner_env)
+    assert second.rc == 0, second.stdout + second.stderr
+    again = second.result("policy")
+    assert again["changed"] is False and again["policy"]["properties"]["provisioning_state"] == "Updating"
+    assert emu.writes() == []
+    assert [c["method"] for c in emu.requests() if "jitNetworkAccessPolicies" in c["path"]] == ["GET"]
+
+
 def test_second_vm_is_merged_and_first_kept(emu: EmulatorProcess, owner_env: dict[str, str]) -> None:
     run = run_playbook(
         [

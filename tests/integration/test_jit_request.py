@@ -70,7 +70,11 @@ def policy(emu: EmulatorProcess, rg: str = "rg-app") -> dict[str, Any]:
 
 
 def test_request_waits_and_returns_connection_details(emu: EmulatorProcess, owner_env: dict[str, str]) -> None:
+    # The policy was just written, so Azure still says Updating (recorded; the emulator keeps it so for the
+    # whole test): the request neither waits for Succeeded nor fails on it.
+    emu.settings(jit_settle_seconds=3600)
     onboard(owner_env)
+    assert policy(emu)["properties"]["provisioningState"] == "Updating"
     emu.clear_requests()
     run = run_playbook([request_task(ssh_from("203.0.113.7"), justification="CHG-1234")], owner_env)
     assert run.rc == 0, run.stdout + run.stderr
@@ -102,6 +106,9 @@ def test_request_waits_and_returns_connection_details(emu: EmulatorProcess, owne
     ]
     assert all(props["priority"] < d["properties"]["priority"] for d in deny)
     assert len(initiates(emu)) == 1
+    policy_reads = [r for r in emu.requests() if r["method"] == "GET" and "jitNetworkAccessPolicies" in r["path"]]
+    assert len(policy_reads) == 1, policy_reads  # the resource group's policies, once: no polling of their state
+    assert policy(emu)["properties"]["provisioningState"] == "Updating"
 
 
 def test_same_request_again_reuses_the_grant(emu: EmulatorProcess, owner_env: dict[str, str]) -> None:

@@ -274,7 +274,7 @@ def test_a_newer_request_supersedes_and_the_facts_follow(onboarded: EmulatorProc
 def test_orphaned_rules_are_reported_with_reasons(onboarded: EmulatorProcess, owner_env: dict[str, str]) -> None:
     emu = onboarded
     ghost = {
-        "name": "SecurityCenter-JITRule_-4242-" + "ab" * 16,
+        "name": "SecurityCenter-JITRule_-4242_" + "AB" * 16,
         "properties": {
             "description": "ASC JIT Network Access rule for policy 'default' of VM 'vm-ghost-01'.",
             "protocol": "Tcp",
@@ -714,6 +714,37 @@ def test_legacy_and_current_names_side_by_side_are_each_classified(
     assert result["missing"] == []
     lookalike = next(r for r in result["rules"] if r["name"] == lower)
     assert "does not follow JIT's naming" in lookalike["reasons"][0]
+
+
+def test_an_older_subscription_moving_to_todays_names_reads_right(
+    emu: EmulatorProcess, owner_env: dict[str, str]
+) -> None:
+    """jit-emulator told to write the pre-2023 names (an older subscription), then today's: JIT's own writes
+    leave a legacy deny rule and a current allow rule of one VM in one NSG, next to a look-alike."""
+    emu.control("PUT", "rule-naming", {"subscriptions": {emu.info["subscription_id"]: "legacy"}})
+    onboard(owner_env, vms=["vm-web-01"])
+    emu.control("PUT", "rule-naming", {})  # the subscription moves on: new rules get today's names
+    initiate(emu, "vm-web-01")
+    deny = jit_rule(emu, "nsg-web-01", "deny", "vm-web-01")
+    allow = jit_rule(emu, "nsg-web-01", "allow", "vm-web-01")
+    assert deny["name"].startswith("SecurityCenter-JITRule_") and deny["properties"]["description"].startswith("ASC ")
+    assert allow["name"].startswith("MicrosoftDefenderForCloud-JITRule-")
+    assert allow["properties"]["description"].startswith("MDC ")
+    # A hand-made copy in today's prefix with lower-case hex: JIT never wrote it.
+    _prefix, vm_int, hex_part = deny["name"].split("_")
+    lookalike = copy.deepcopy(deny)
+    lookalike["name"] = f"MicrosoftDefenderForCloud-JITRule_{vm_int}_{hex_part.lower()}"
+    lookalike["properties"].update(priority=3000, destinationPortRange="2222")
+    put_rule(emu, "nsg-web-01", lookalike)
+
+    result = facts(owner_env, resource_group="rg-app", virtual_machines=["vm-web-01"])
+    got = {(r["name"], r["kind"], r["naming"], r["state"]) for r in result["rules"] if r["nsg"]["name"] == "nsg-web-01"}
+    assert got == {
+        (deny["name"], "deny", "legacy", "active"),
+        (allow["name"], "allow", "current", "active"),
+        (lookalike["name"], "unknown", None, "orphaned"),
+    }, result["rules"]
+    assert result["missing"] == []
 
 
 # -- what protection is really missing (issue: no false green) -----------------------------------------------
