@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 PYTEST := $(BIN)/python -m pytest -p no:cacheprovider
 export PATH := $(BIN):$(PATH)
 
-.PHONY: setup demo test lint unit emulator-test sanity integration integration-oldest packaging changelog docs docs-check dist molecule bench clean
+.PHONY: setup demo test test-stages tools lint unit emulator-test sanity integration integration-oldest packaging changelog docs docs-check dist molecule bench clean
 
 setup: $(STAMP)
 
@@ -21,7 +21,25 @@ $(STAMP): requirements.txt test-requirements.txt emulator/pyproject.toml
 demo: setup
 	$(BIN)/python scripts/demo.py
 
-test: lint unit emulator-test sanity integration integration-oldest packaging molecule
+# Every test, two stages at a time (-j2): Molecule and ansible-test run one process at a time, and the stages
+# that install from the package registries wait on the network, so a second stage uses the other core.
+# -O prints each stage's output whole when it ends. The longest stages start first.
+test:
+	@$(MAKE) --no-print-directory -j2 -O test-stages
+	@echo "make test: every stage passed"
+
+test-stages: integration molecule integration-oldest sanity emulator-test packaging lint unit
+
+# The collection seen at .build/collections/ansible_collections/azsecops/jit (ansible-lint, ansible-doc,
+# Molecule, the integration tests). Made only when missing: `ln -sfn` replaces a link non-atomically, and
+# stages running side by side read it.
+COLLECTION_LINK = .build/collections/ansible_collections/azsecops/jit
+LINK_COLLECTION = mkdir -p $(dir $(COLLECTION_LINK)) \
+	&& { [ "$$(readlink $(COLLECTION_LINK))" = "$(CURDIR)" ] || ln -sfn $(CURDIR) $(COLLECTION_LINK); }
+
+# System tools of the role tests (Chromium, OpenSSH), once for the stages that need them.
+tools:
+	scripts/test-tools.sh
 
 lint: setup
 	$(BIN)/ruff check .
@@ -30,8 +48,7 @@ lint: setup
 	mkdir -p .build/mypy/ansible_collections/azsecops && ln -sfn ../../../.. .build/mypy/ansible_collections/azsecops/jit
 	$(BIN)/mypy
 	$(BIN)/python scripts/role_readme.py --check
-	mkdir -p .build/collections/ansible_collections/azsecops
-	ln -sfn $(CURDIR) .build/collections/ansible_collections/azsecops/jit
+	$(LINK_COLLECTION)
 	ANSIBLE_COLLECTIONS_PATH=$(CURDIR)/.build/collections $(BIN)/ansible-lint roles playbooks extensions
 	$(BIN)/antsibull-changelog lint
 	$(BIN)/python scripts/check-changelog-fragments.py
@@ -49,14 +66,15 @@ sanity: setup
 	$(BIN)/python scripts/ansible-test-pip-bootstrap.py
 	cd "$$(scripts/collection-tree.sh)" && $(BIN)/ansible-test sanity --venv --python "$$($(BIN)/python -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
 
-integration: setup
-	scripts/test-tools.sh
+integration: setup tools
 	$(PYTEST) -q -n 2 tests/integration
 
-# The same integration tests on the oldest versions we claim to support (tests/oldest.txt): the lowest
-# ansible-core of meta/runtime.yml and the lower bound of every runtime requirement.
+# The integration tests whose outcome can depend on versions (marked `oldest`, chosen in
+# tests/integration/conftest.py) again on the oldest versions we claim to support (tests/oldest.txt): the
+# lowest ansible-core of meta/runtime.yml and the lower bound of every runtime requirement.
 OLDEST := .build/venv-oldest
-$(OLDEST)/.installed: tests/oldest.txt requirements.txt emulator/pyproject.toml
+# After .venv (order only): both install ./emulator in editable mode, which writes into emulator/.
+$(OLDEST)/.installed: tests/oldest.txt requirements.txt emulator/pyproject.toml | $(STAMP)
 	rm -rf $(OLDEST)
 	$(PYTHON) -m venv $(OLDEST)
 	$(OLDEST)/bin/python -m pip install --quiet --upgrade pip
@@ -65,7 +83,7 @@ $(OLDEST)/.installed: tests/oldest.txt requirements.txt emulator/pyproject.toml
 
 integration-oldest: $(OLDEST)/.installed
 	$(OLDEST)/bin/python -m pip list 2>/dev/null | grep -E '^(ansible-core|azure-identity|azure-mgmt-security|azure-mgmt-network) '
-	$(OLDEST)/bin/python -m pytest -p no:cacheprovider -q -n 2 tests/integration
+	$(OLDEST)/bin/python -m pytest -p no:cacheprovider -q -n 2 -m oldest tests/integration
 	$(OLDEST)/bin/python -m pytest -p no:cacheprovider -q emulator/tests/test_network_async.py
 
 # What users install: the changelog, the collection tarball, the emulator's wheel, the EE build context, the
@@ -75,8 +93,7 @@ packaging: setup
 
 # Module and role docs rendered as plain RST (GitHub shows it) in docs/collection, from the collection's own
 # docs via ansible-doc; tests/packaging/test_module_docs.py fails when they are stale.
-RENDER_DOCS = mkdir -p .build/collections/ansible_collections/azsecops \
-	&& ln -sfn $(CURDIR) .build/collections/ansible_collections/azsecops/jit \
+RENDER_DOCS = $(LINK_COLLECTION) \
 	&& rm -rf $(1) && mkdir -p $(1) \
 	&& ANSIBLE_COLLECTIONS_PATH=$(CURDIR)/.build/collections ANSIBLE_COLLECTIONS_SCAN_SYS_PATH=false \
 	  $(BIN)/antsibull-docs collection --use-current --squash-hierarchy --output-format simplified-rst \
@@ -102,8 +119,7 @@ changelog: setup
 
 # Molecule scenarios of the roles (extensions/molecule/) against jit-emulator; the test also proves that every
 # step of every scenario ran (Molecule 26 passes a run whose step playbook is missing).
-molecule: setup
-	scripts/test-tools.sh
+molecule: setup tools
 	$(PYTEST) -q tests/molecule
 
 bench: setup

@@ -23,6 +23,12 @@ from ._auth import _AuthSettings, _build_credential, _Cloud, _mgmt_client_kwargs
 _COMPUTE_API_VERSION = "2024-07-01"
 _AUTHORIZATION_API_VERSION = "2022-04-01"
 _JIT_API_VERSION = "2020-01-01"
+# Network reads (lists of NICs, NSGs, ...) are plain ARM GETs too: the modules want the wire JSON, and
+# importing azure-mgmt-network's client costs a module run about a third of its start-up. The SDK stays for
+# what needs its poller (jit_diagnose's IP flow verify). One pinned version also means the same shapes
+# whichever azure-mgmt-network is installed (its default api-version moves with each release).
+# https://learn.microsoft.com/rest/api/virtualnetwork/network-security-groups/list
+_NETWORK_API_VERSION = "2024-05-01"
 
 
 class _AzureClients:
@@ -171,6 +177,14 @@ class _AzureClients:
             items.extend(page.get("value") or [])
             url = page.get("nextLink")
         return items
+
+    def list_network(self, kind: str, resource_group: str | None = None) -> list[dict[str, Any]]:
+        """Every Microsoft.Network resource of ``kind`` (e.g. ``networkSecurityGroups``) in a resource group,
+        or in the subscription when none is given, as wire JSON."""
+        scope = f"/subscriptions/{self.subscription_id}"
+        if resource_group:
+            scope += f"/resourceGroups/{resource_group}"
+        return self.list_json(f"{scope}/providers/Microsoft.Network/{kind}", _NETWORK_API_VERSION)
 
     def list_vms(self, resource_group: str) -> list[dict[str, Any]]:
         return self.list_json(

@@ -73,15 +73,14 @@ class _FactsView(_NetworkView):
 
     def load_subscription(self) -> None:
         clients = self.clients
-        network = clients.network
         vm_path = f"/subscriptions/{clients.subscription_id}/providers/Microsoft.Compute/virtualMachines"
         loaders: tuple[tuple[str, Callable[[], Iterable[Any]], dict[str, dict[str, Any]]], ...] = (
             (_VMS, lambda: clients.list_json(vm_path, _COMPUTE_API_VERSION), self.vms),
-            (_NICS, network.network_interfaces.list_all, self.nics),
-            (_PIPS, network.public_ip_addresses.list_all, self.public_ips),
-            (_VNETS, network.virtual_networks.list_all, self.vnets),
-            (_NSGS, network.network_security_groups.list_all, self.nsgs),
-            (_FIREWALLS, network.azure_firewalls.list_all, self.firewalls),
+            (_NICS, lambda: clients.list_network("networkInterfaces"), self.nics),
+            (_PIPS, lambda: clients.list_network("publicIPAddresses"), self.public_ips),
+            (_VNETS, lambda: clients.list_network("virtualNetworks"), self.vnets),
+            (_NSGS, lambda: clients.list_network("networkSecurityGroups"), self.nsgs),
+            (_FIREWALLS, lambda: clients.list_network("azureFirewalls"), self.firewalls),
         )
         for kind, fetch, into in loaders:
             try:

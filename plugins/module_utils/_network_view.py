@@ -86,31 +86,31 @@ class _NetworkView:
             return False
         return True
 
+    def _lister(self, kind: str) -> Callable[[str], Iterable[Any]]:
+        """The list of one Microsoft.Network resource type in a resource group (a plain ARM GET)."""
+        return lambda resource_group: self.clients.list_network(kind, resource_group)
+
     def load_vms(self, resource_group: str) -> bool:
         return self._load("virtual machines", resource_group, self.clients.list_vms, self.vms)
 
     def load_nics(self, resource_group: str) -> bool:
-        return self._load("network interfaces", resource_group, self.clients.network.network_interfaces.list, self.nics)
+        return self._load("network interfaces", resource_group, self._lister("networkInterfaces"), self.nics)
 
     def load_vnets(self, resource_group: str) -> bool:
-        ok = self._load("virtual networks", resource_group, self.clients.network.virtual_networks.list, self.vnets)
+        ok = self._load("virtual networks", resource_group, self._lister("virtualNetworks"), self.vnets)
         for vnet in list(self.vnets.values()):
             for subnet in (vnet.get("properties") or {}).get("subnets") or []:
                 self.subnets[_arm_key(subnet.get("id"))] = subnet
         return ok
 
     def load_nsgs(self, resource_group: str) -> bool:
-        return self._load(
-            "network security groups", resource_group, self.clients.network.network_security_groups.list, self.nsgs
-        )
+        return self._load("network security groups", resource_group, self._lister("networkSecurityGroups"), self.nsgs)
 
     def load_public_ips(self, resource_group: str) -> bool:
-        return self._load(
-            "public IP addresses", resource_group, self.clients.network.public_ip_addresses.list, self.public_ips
-        )
+        return self._load("public IP addresses", resource_group, self._lister("publicIPAddresses"), self.public_ips)
 
     def load_firewalls(self, resource_group: str) -> bool:
-        return self._load("Azure Firewalls", resource_group, self.clients.network.azure_firewalls.list, self.firewalls)
+        return self._load("Azure Firewalls", resource_group, self._lister("azureFirewalls"), self.firewalls)
 
     # -- the paths ---------------------------------------------------------------------------------------------
     def resolve(self, vm_ids: Iterable[str], *, with_nsgs: bool = True) -> dict[str, _VmNetwork]:

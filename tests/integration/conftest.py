@@ -17,6 +17,64 @@ OWNER = ("0a1e5c37-0000-4000-8000-00000000a001", "demo-owner-secret")
 REQUESTER = ("0a1e5c37-0000-4000-8000-00000000a002", "demo-requester-secret")
 READER = ("0a1e5c37-0000-4000-8000-00000000a003", "demo-reader-secret")
 
+# `make integration-oldest` runs these tests again on the oldest versions we support (tests/oldest.txt:
+# ansible-core 2.16 and the lower bound of each SDK). They are the tests whose outcome can depend on those
+# versions: credentials and instance discovery (azure-identity/MSAL), every SDK operation and poller the
+# modules use (security, network, paging, retries, dropped connections, error mapping), what ansible-core
+# does with our results (facts, no_log, action plugins, argument specs, ansible-doc, the roles' templating and
+# host facts). Tests of our own logic only (diff planning, concurrency, report layout, bad input refused by our
+# checks) run once, on the newest versions. A name here that matches no test fails the run.
+OLDEST_TESTS = (
+    "test_awx_credential.py::",
+    "test_awx_runner.py::test_onboard_then_request_access_from_a_survey",
+    "test_credential_sources.py::",
+    "test_docs.py::",
+    "test_secrets.py::",
+    "test_jit_policy.py::test_create_then_idempotent_rerun_makes_no_write",
+    "test_jit_policy.py::test_absent_removes_one_vm_then_the_whole_policy",
+    "test_jit_policy.py::test_check_mode_predicts_exactly_and_writes_nothing",
+    "test_jit_policy.py::test_reader_gets_a_clear_permission_error",
+    "test_jit_policy.py::test_transient_faults_converge",
+    "test_jit_policy.py::test_dropped_connections_converge",
+    "test_jit_policy.py::test_security_admin_configures_jit_without_reading_vms",
+    "test_jit_request.py::test_request_waits_and_returns_connection_details",
+    "test_jit_request.py::test_firewall_vm_gets_firewall_ip_and_mapped_port",
+    "test_jit_request.py::test_check_mode_predicts_without_initiating",
+    "test_jit_request.py::test_transient_faults_converge",
+    "test_jit_request.py::test_a_connection_cut_during_initiate_neither_fails_nor_requests_twice",
+    "test_jit_request.py::test_reader_gets_a_clear_permission_error",
+    "test_jit_rule_facts.py::test_deny_rules_on_every_nsg_of_each_vm_path",
+    "test_jit_rule_facts.py::test_every_page_is_read",
+    "test_jit_rule_facts.py::test_ansible_facts_are_set",
+    "test_jit_rule_facts.py::test_legacy_and_current_names_side_by_side_are_each_classified",
+    "test_jit_rule_facts.py::test_a_credential_that_cannot_read_nsgs_is_not_green",
+    "test_jit_vm_info.py::test_every_demo_vm_in_its_bucket_with_its_reason",
+    "test_jit_diagnose.py::test_healthy_grants_and_broken_requests",
+    "test_jit_diagnose.py::test_activity_log_names_a_refused_request",
+    "test_role_access.py::",
+    "test_role_report.py::test_report_files_numbers_and_fail_on",
+    "test_team_safety.py::test_vm_names_alone_are_accepted",
+)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "oldest: also run on the oldest supported versions (make integration-oldest)")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    used: set[str] = set()
+    for item in items:
+        name = item.nodeid.split("tests/integration/", 1)[-1]
+        for entry in OLDEST_TESTS:
+            if name.startswith(entry) and (entry.endswith("::") or name[len(entry) :][:1] in ("", "[")):
+                item.add_marker(pytest.mark.oldest)
+                used.add(entry)
+    # Only when the whole suite is collected: a renamed test must not silently drop out of the oldest run.
+    if len({item.nodeid.split("::", 1)[0] for item in items}) > 10:
+        unused = sorted(set(OLDEST_TESTS) - used)
+        if unused:
+            raise pytest.UsageError(f"OLDEST_TESTS names no collected test: {unused}")
+
 
 @pytest.fixture(scope="session")
 def emulator_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorProcess]:
