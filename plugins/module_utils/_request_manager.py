@@ -262,12 +262,16 @@ class _RequestManager:
         try:
             return self.module.clients.initiate(rg, location, name, body)
         except _azure_errors() as exc:
-            # Anything but a connection that broke after the request went out is final. Initiate is a
-            # POST, so the SDK does not retry that case: Azure may or may not have recorded the request.
-            from azure.core.exceptions import ServiceResponseError
+            # Anything but a broken connection is final. Initiate is a POST, which azure-core retries on
+            # neither connection error (its RetryPolicy retries errors only for the methods of its allowlist):
+            # after ServiceResponseError Azure may or may not have recorded the request; ServiceRequestError
+            # (e.g. the connection closed while the request was being sent) says it was not sent, but the
+            # policy is the one place to be sure. If Azure stays unreachable, that read fails too and the
+            # first error is reported.
+            from azure.core.exceptions import ServiceRequestError, ServiceResponseError
 
-            # isinstance, so a read timeout (ServiceResponseTimeoutError, a subclass) counts as lost too.
-            if not isinstance(exc, ServiceResponseError):
+            # isinstance, so the timeouts (ServiceRequestTimeoutError, ServiceResponseTimeoutError) count too.
+            if not isinstance(exc, (ServiceRequestError, ServiceResponseError)):
                 self.module.fail_azure(exc, doing)
             lost = exc
         try:

@@ -11,7 +11,7 @@ a fake) must propagate unchanged, as a traceback, instead of being dressed up as
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -28,6 +28,7 @@ from azure.core.exceptions import (
     HttpResponseError,
     SerializationError,
     ServiceRequestError,
+    ServiceResponseError,
 )
 from azure.mgmt.core.exceptions import ARMErrorFormat
 
@@ -307,3 +308,50 @@ def test_remove_missing_vms_keeps_entries_of_an_unreadable_group_in_any_case() -
     assert stale == []
     assert clients.calls == ["list_vms"]  # one list call for the group, whatever the spelling
     assert "cannot read the virtual machines of resource group(s) rg-app" in manager.warnings[0]
+
+
+class _CutOnce:
+    """Clients whose first initiate breaks with `error`; the policy read after it shows no request."""
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+        self.calls: list[str] = []
+
+    def initiate(self, rg: str, location: str, name: str, body: dict[str, Any]) -> dict[str, Any]:
+        self.calls.append("initiate")
+        if self.calls.count("initiate") == 1:
+            raise self.error
+        return {"virtualMachines": body["virtualMachines"], "startTimeUtc": "2026-12-02T03:00:00Z"}
+
+    def get_policy(self, rg: str, location: str, name: str) -> dict[str, Any]:
+        self.calls.append("get_policy")
+        return {"properties": {"requests": []}}
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        ServiceRequestError("EOF occurred in violation of protocol (_ssl.c:2427)"),
+        ServiceResponseError("Connection aborted."),
+    ],
+    ids=["not-sent", "no-answer"],
+)
+def test_a_connection_cut_during_initiate_reads_the_policy_then_sends_once_more(error: BaseException) -> None:
+    # azure-core retries a POST on neither error; seen on the oldest supported SDKs in
+    # tests/integration/test_jit_request.py::test_a_connection_cut_during_initiate_neither_fails_nor_requests_twice.
+    from ansible_collections.azsecops.jit.plugins.module_utils._request_model import _PlannedPort
+
+    clients = _CutOnce(error)
+    manager = _RequestManager(FakeModule({"justification": None}, clients))  # type: ignore[arg-type]
+    policy = {
+        "id": f"{SUB}/resourceGroups/{RG}/providers/Microsoft.Security/locations/westeurope"
+        "/jitNetworkAccessPolicies/default",
+        "name": "default",
+        "location": "westeurope",
+    }
+    vm = f"{SUB}/resourceGroups/{RG}/providers/Microsoft.Compute/virtualMachines/vm1"
+    port = _PlannedPort(vm, 22, "TCP", ("10.0.0.1",), timedelta(hours=1), timedelta(hours=3))
+    answer = manager._initiate(policy, [port], datetime(2026, 12, 2, 3, 0, tzinfo=timezone.utc))
+    assert clients.calls == ["initiate", "get_policy", "initiate"]
+    assert answer["virtualMachines"][0]["id"] == vm
+    assert any("sent once more" in w for w in manager.warnings), manager.warnings
