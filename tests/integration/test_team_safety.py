@@ -156,7 +156,7 @@ def test_a_stale_entry_is_named_with_its_fix_and_removed_on_request(
 
 def user_request(emu: EmulatorProcess, upn: str, password: str, vm: str, source: str) -> None:
     """Request access as a user (Azure records a user's UPN as requestor; a service principal's as "")."""
-    form = urllib.parse.urlencode(
+    token = emu.token(
         {
             "grant_type": "password",
             "client_id": "04b07795-8ddb-461a-bbee-02f9e1bf7b46",  # the Azure CLI's public client
@@ -164,10 +164,7 @@ def user_request(emu: EmulatorProcess, upn: str, password: str, vm: str, source:
             "password": password,
             "scope": f"{emu.url}/.default openid profile offline_access",
         }
-    ).encode()
-    req = urllib.request.Request(f"{emu.url}/{emu.info['tenant_id']}/oauth2/v2.0/token", data=form, method="POST")
-    with urllib.request.urlopen(req, context=emu._ssl, timeout=60) as resp:
-        token = json.loads(resp.read())["access_token"]
+    )
     policy = policies(emu)[0]
     vm_id = next(v["id"] for v in policy["properties"]["virtualMachines"] if v["id"].endswith(f"/{vm}"))
     body = {

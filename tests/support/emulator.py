@@ -93,14 +93,18 @@ class EmulatorProcess:
         return json.loads(raw) if raw else None
 
     def _token(self, client_id: str, secret: str) -> str:
-        form = urllib.parse.urlencode(
+        return self.token(
             {
                 "grant_type": "client_credentials",
                 "client_id": client_id,
                 "client_secret": secret,
                 "scope": f"{self.url}/.default",
             }
-        ).encode()
+        )
+
+    def token(self, fields: dict[str, str]) -> str:
+        """An access token from the emulator's token endpoint for the OAuth form ``fields``."""
+        form = urllib.parse.urlencode(fields).encode()
         req = urllib.request.Request(f"{self.url}/{self.info['tenant_id']}/oauth2/v2.0/token", data=form, method="POST")
         with urllib.request.urlopen(req, context=self._ssl, timeout=60) as resp:
             return json.loads(resp.read())["access_token"]
