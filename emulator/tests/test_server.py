@@ -39,6 +39,24 @@ def test_connections_are_kept_alive(emu: Env) -> None:
     conn.close()
 
 
+def test_many_idle_connections_stay_kept_alive(emu: Env) -> None:
+    # cheroot's default closes every connection once 10 idle ones are open; SDK pools and forks hold more.
+    idle = [connection(emu) for _ in range(24)]
+    try:
+        for conn in idle:
+            conn.request("GET", "/_emulator/health")
+            response = conn.getresponse()
+            response.read()
+            assert response.getheader("Connection") is None
+        first = idle[0].sock.getsockname()
+        idle[0].request("GET", "/_emulator/health")
+        idle[0].getresponse().read()
+        assert idle[0].sock.getsockname() == first
+    finally:
+        for conn in idle:
+            conn.close()
+
+
 def test_chunked_request_body(emu: Env) -> None:
     conn = connection(emu)
     body = json.dumps({"advance": "PT1S"}).encode()

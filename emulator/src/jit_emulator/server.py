@@ -481,6 +481,9 @@ class _Gateway(wsgi.Gateway_10):
             pass
 
 
+KEEP_ALIVE_CONNECTIONS = 512
+
+
 class HttpsServer:
     """cheroot's WSGI server over TLS: threads, HTTP/1.1 keep-alive, chunked bodies, 100-continue.
 
@@ -489,6 +492,10 @@ class HttpsServer:
 
     def __init__(self, host: str, port: int, app: Any, server_pem: str, threads: int = 16) -> None:
         self._server = wsgi.Server((host, port), app, numthreads=threads, server_name="jit-emulator", timeout=120)
+        # cheroot answers "Connection: close" once 10 idle kept-alive connections are open (its
+        # keep_alive_conn_limit); Ansible forks, parallel tests and SDK pools each keep one, and ARM keeps
+        # them all. Each idle connection is only a socket in cheroot's selector, not a thread.
+        self._server.keep_alive_conn_limit = KEEP_ALIVE_CONNECTIONS
         self._server.ssl_adapter = BuiltinSSLAdapter(server_pem, server_pem)
         self._server.gateway = _Gateway
         self._server.prepare()  # binds now, so the port is known before the ready line
