@@ -67,7 +67,7 @@ sanity: setup
 	cd "$$(scripts/collection-tree.sh)" && $(BIN)/ansible-test sanity --venv --python "$$($(BIN)/python -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
 
 integration: setup tools
-	$(PYTEST) -q -n 2 tests/integration
+	$(PYTEST) -q -n 2 --dist loadscope tests/integration
 
 # The integration tests whose outcome can depend on versions (marked `oldest`, chosen in
 # tests/integration/conftest.py) again on the oldest versions we claim to support (tests/oldest.txt): the
@@ -83,7 +83,7 @@ $(OLDEST)/.installed: tests/oldest.txt requirements.txt emulator/pyproject.toml 
 
 integration-oldest: $(OLDEST)/.installed
 	$(OLDEST)/bin/python -m pip list 2>/dev/null | grep -E '^(ansible-core|azure-identity|azure-mgmt-security|azure-mgmt-network) '
-	$(OLDEST)/bin/python -m pytest -p no:cacheprovider -q -n 2 -m oldest tests/integration
+	$(OLDEST)/bin/python -m pytest -p no:cacheprovider -q -n 2 --dist loadscope -m oldest tests/integration
 	$(OLDEST)/bin/python -m pytest -p no:cacheprovider -q emulator/tests/test_network_async.py
 
 # What users install: the changelog, the collection tarball, the emulator's wheel, the EE build context, the

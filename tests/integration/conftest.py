@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -59,12 +60,45 @@ OLDEST_TESTS = (
 )
 
 
+# Tests that share a module-scoped run: make integration (-n 2 --dist loadscope) sends each group to one
+# worker, every other test goes alone to whichever worker is free. Spread over two workers, each would run
+# the group's fixture (test_bad_input's 80-task playbook) again. xdist's own --dist loadgroup cannot be
+# used: on pytest 9.2 it no longer tags the node ids it groups by, so every test went alone.
+SHARED_RUN_GROUPS = (
+    "test_bad_input.py::test_module_case_fails_naming_the_field_and_the_fix",
+    "test_bad_input.py::test_no_case_wrote_anything",
+)
+
+
+def _scope(nodeid: str) -> str:
+    """The unit of work of a node id: its file for a SHARED_RUN_GROUPS test, else the test itself."""
+    name = nodeid.split("tests/integration/", 1)[-1]
+    if any(name == entry or name.startswith(entry + "[") for entry in SHARED_RUN_GROUPS):
+        return nodeid.split("::", 1)[0]
+    return nodeid
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    if config.getvalue("dist") != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class _SharedRunScheduling(LoadScopeScheduling):  # type: ignore[misc]
+        def _split_scope(self, nodeid: str) -> str:
+            return _scope(nodeid)
+
+    return _SharedRunScheduling(config, log)
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "oldest: also run on the oldest supported versions (make integration-oldest)")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     used: set[str] = set()
+    names = [item.nodeid.split("tests/integration/", 1)[-1] for item in items]
+    grouped = {e for e in SHARED_RUN_GROUPS for n in names if n == e or n.startswith(e + "[")}
     for item in items:
         name = item.nodeid.split("tests/integration/", 1)[-1]
         for entry in OLDEST_TESTS:
@@ -73,9 +107,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 used.add(entry)
     # Only when the whole suite is collected: a renamed test must not silently drop out of the oldest run.
     if len({item.nodeid.split("::", 1)[0] for item in items}) > 10:
-        unused = sorted(set(OLDEST_TESTS) - used)
+        unused = sorted(set(OLDEST_TESTS) - used) + sorted(set(SHARED_RUN_GROUPS) - grouped)
         if unused:
-            raise pytest.UsageError(f"OLDEST_TESTS names no collected test: {unused}")
+            raise pytest.UsageError(f"OLDEST_TESTS or SHARED_RUN_GROUPS names no collected test: {unused}")
 
 
 @pytest.fixture(scope="session")

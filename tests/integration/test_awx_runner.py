@@ -73,6 +73,9 @@ def run_job(
         "ANSIBLE_COLLECTIONS_PATH": str(root / "requirements_collections"),
         "ANSIBLE_FORCE_COLOR": "False",
         "ANSIBLE_LOCAL_TEMP": str(root / "tmp"),
+        # The job template's environment (docs/usage.md, "In AWX"): these jobs alone write the emulator's
+        # policies, so jit_policy checks for other writers at once instead of after its 60 s default.
+        "AZSECOPS_JIT_SETTLE_TIME": "0",
     }
     runner = ansible_runner.run(
         private_data_dir=str(root),
