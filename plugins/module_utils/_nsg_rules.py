@@ -267,17 +267,30 @@ def _lets_in(rule: _NsgRule, port: int, protocol: str | None, private_ip: str | 
     return _ports_cover(rule.ports, port) and _reaches(rule, private_ip)
 
 
+def _rules_letting_in(
+    port: int, protocol: str | None, private_ip: str | None, open_rules: Sequence[_NsgRule], before: int | None
+) -> list[_NsgRule]:
+    """The Allow rules of ``open_rules`` that let the port in, in evaluation order (lowest priority first).
+
+    With ``before``, only those evaluated before that priority; without it (no deny rule yet), all of them:
+    Azure places a new deny rule after the rules already there for the port.
+    """
+    ordered = sorted((r for r in open_rules if r.priority is not None), key=lambda r: r.priority or 0)
+    return [
+        rule
+        for rule in ordered
+        if (before is None or (rule.priority or 0) < before) and _lets_in(rule, port, protocol, private_ip)
+    ]
+
+
 def _shadowing_rule(
     deny: _NsgRule, port: int, protocol: str | None, private_ip: str | None, open_rules: Sequence[_NsgRule]
 ) -> _NsgRule | None:
-    """The first Allow rule evaluated before ``deny`` that lets the port in, or None."""
+    """The first Allow rule evaluated before ``deny`` that lets the port in (the one that decides), or None."""
     if deny.priority is None:
         return None
-    earlier = [r for r in open_rules if r.priority is not None and r.priority < deny.priority]
-    for rule in sorted(earlier, key=lambda r: r.priority or 0):
-        if _lets_in(rule, port, protocol, private_ip):
-            return rule
-    return None
+    rules = _rules_letting_in(port, protocol, private_ip, open_rules, deny.priority)
+    return rules[0] if rules else None
 
 
 def _shadow_reason(rule: _NsgRule, port: int) -> str:

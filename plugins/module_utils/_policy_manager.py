@@ -350,10 +350,12 @@ class _PolicyManager:
                             if shadow.deny_priority is not None
                             else "and Azure places JIT's deny rule after the rules already there for the port"
                         )
+                        target = " to an application security group (if the VM is in it)" if shadow.to_asg else ""
                         self.warnings.append(
                             f"VM {entry.name} port {port.number} is open whatever JIT says: rule {shadow.rule} "
                             f"(priority {shadow.priority}) in {scope} NSG {nsg_name} allows it from "
-                            f"{', '.join(shadow.sources) or 'any source'} {where}; remove that rule or narrow it"
+                            f"{', '.join(shadow.sources) or 'any source'}{target} {where}; remove that rule or "
+                            "narrow it"
                         )
         if view.denied:
             self.warnings.append(

@@ -765,26 +765,48 @@ def test_dnat_rule_of_a_vm_not_behind_the_firewall_is_orphaned() -> None:
         ({"priority": 4000, "source": "*", "destination": "*"}, False),  # after the deny rule
         ({"priority": 300, "source": "*", "destination": "*", "access": "Deny"}, False),
         ({"priority": 300, "source": "*", "destination": "*", "direction": "Outbound"}, False),
+        # A hand-made rule named like JIT's is not JIT's: it opens the port like any other.
+        ({"priority": 300, "source": "*", "destination": "*", "name": "SecurityCenter-JITRule-ssh-open"}, True),
+        # Aimed at an application security group: members are not read, so it is taken to reach the VM.
+        ({"priority": 300, "source": "*", "destination": "", "asg": True}, True),
     ],
 )
 def test_an_earlier_allow_rule_shadows_the_deny_rule(allow: dict[str, Any], shadowed: bool) -> None:
+    from ansible_collections.azsecops.jit.plugins.module_utils._deny_rules import _judge_port
     from ansible_collections.azsecops.jit.plugins.module_utils._nsg_rules import _nsg_open_rules
 
     deny = nsg_rule(DENY_NAME, port="22", priority=1000, access="Deny", source="*", destination="10.0.0.4")
-    other = {
-        "name": "hand-made",
-        "properties": {
-            "priority": allow["priority"],
-            "direction": allow.get("direction", "Inbound"),
-            "access": allow.get("access", "Allow"),
-            "protocol": allow.get("protocol", "Tcp"),
-            "destinationPortRange": allow.get("port", "22"),
-            "sourceAddressPrefix": allow["source"],
-            "destinationAddressPrefix": allow["destination"],
-        },
+    other = open_rule(allow)
+    nsg = {"id": NSG_ID, "name": "nsg-web-01", "properties": {"securityRules": [other, deny]}}
+    verdicts, _missing = _judge_nsg(NSG_ID, _nsg_jit_rules(nsg), [web_target()], NOW, _nsg_open_rules(nsg))
+    [verdict] = [v for v in verdicts if v.rule.name == DENY_NAME]  # a look-alike gets its own (unknown) verdict
+    assert verdict.state == ("shadowed" if shadowed else "active"), verdict.reasons
+    assert (verdict.shadowed_by is not None) is shadowed
+    # jit_policy's onboarding check reads the same NSG the same way (one rule for both modules).
+    present, shadows = _judge_port(nsg, "10.0.0.4", 22, "TCP")
+    assert present is True
+    assert [s.rule for s in shadows] == ([other["name"]] if shadowed else [])
+    assert all(s.to_asg is bool(allow.get("asg")) and s.deny_priority == 1000 for s in shadows)
+
+
+def open_rule(allow: dict[str, Any]) -> dict[str, Any]:
+    """A hand-made security rule from a short spec (Allow, inbound, TCP, port 22 unless said)."""
+    props: dict[str, Any] = {
+        "priority": allow["priority"],
+        "direction": allow.get("direction", "Inbound"),
+        "access": allow.get("access", "Allow"),
+        "protocol": allow.get("protocol", "Tcp"),
+        "destinationPortRange": allow.get("port", "22"),
+        "sourceAddressPrefix": allow["source"],
+        "destinationAddressPrefix": allow["destination"],
     }
-    nsg = {"id": NSG_ID, "properties": {"securityRules": [other, deny]}}
-    vm = _VmTarget(
+    if allow.get("asg"):
+        props["destinationApplicationSecurityGroups"] = [{"id": f"{NSG_ID.rsplit('/', 2)[0]}/asg-web"}]
+    return {"name": allow.get("name", "hand-made"), "properties": props}
+
+
+def web_target() -> _VmTarget:
+    return _VmTarget(
         id=vm_id("vm-web-01"),
         private_ip="10.0.0.4",
         nsgs=(NSG_ID.lower(),),
@@ -792,7 +814,34 @@ def test_an_earlier_allow_rule_shadows_the_deny_rule(allow: dict[str, Any], shad
         policy_name="default",
         ports=((22, "TCP"),),
     )
-    verdicts, _missing = _judge_nsg(NSG_ID, _nsg_jit_rules(nsg), [vm], NOW, _nsg_open_rules(nsg))
-    [verdict] = verdicts
-    assert verdict.state == ("shadowed" if shadowed else "active"), verdict.reasons
-    assert (verdict.shadowed_by is not None) is shadowed
+
+
+def test_every_rule_ahead_is_listed_and_the_first_decides() -> None:
+    from ansible_collections.azsecops.jit.plugins.module_utils._deny_rules import _judge_port
+    from ansible_collections.azsecops.jit.plugins.module_utils._nsg_rules import _nsg_open_rules
+
+    deny = nsg_rule(DENY_NAME, port="22", priority=1000, access="Deny", source="*", destination="10.0.0.4")
+    later = open_rule({"priority": 500, "source": "Internet", "destination": "*", "name": "allow-ssh-internet"})
+    first = open_rule({"priority": 200, "source": "10.1.0.0/16", "destination": "10.0.0.4", "name": "allow-ssh-hub"})
+    after = open_rule({"priority": 2000, "source": "*", "destination": "*", "name": "allow-after-jit"})
+    nsg = {"id": NSG_ID, "name": "nsg-web-01", "properties": {"securityRules": [later, deny, after, first]}}
+    present, shadows = _judge_port(nsg, "10.0.0.4", 22, "TCP")
+    assert present is True
+    assert [(s.rule, s.priority, s.sources) for s in shadows] == [
+        ("allow-ssh-hub", 200, ("10.1.0.0/16",)),
+        ("allow-ssh-internet", 500, ("Internet",)),
+    ]
+    [verdict], _missing = _judge_nsg(NSG_ID, _nsg_jit_rules(nsg), [web_target()], NOW, _nsg_open_rules(nsg))
+    assert verdict.shadowed_by is not None and verdict.shadowed_by.name == "allow-ssh-hub"
+
+
+def test_before_onboarding_every_allow_rule_for_the_port_comes_first() -> None:
+    # No deny rule yet: Azure places it after the rules already there for the port, so each of them wins.
+    from ansible_collections.azsecops.jit.plugins.module_utils._deny_rules import _judge_port
+
+    high = open_rule({"priority": 4000, "source": "*", "destination": "*", "name": "allow-ssh-late"})
+    rdp = open_rule({"priority": 100, "source": "*", "destination": "*", "port": "3389", "name": "allow-rdp"})
+    nsg = {"id": NSG_ID, "name": "nsg-web-01", "properties": {"securityRules": [high, rdp]}}
+    present, shadows = _judge_port(nsg, "10.0.0.4", 22, "TCP")
+    assert present is False
+    assert [(s.rule, s.deny_priority) for s in shadows] == [("allow-ssh-late", None)]
