@@ -33,17 +33,10 @@ def run(env: dict[str, str], *tasks: dict[str, Any], check: bool = True) -> dict
     return out
 
 
-def onboard(env: dict[str, str], rg: str, vms: list[str]) -> None:
-    task = {
-        "name": "policy",
-        "azsecops.jit.jit_policy": {
-            "resource_group": rg,
-            "virtual_machines": [{"name": n} for n in vms],
-            "ports": [{"number": 22, "protocol": "tcp", "allowed_source": ["203.0.113.0/24"], "max_duration": "3h"}],
-        },
-    }
-    result = run_playbook([task], env)
-    assert result.rc == 0, result.stdout + result.stderr
+def onboard(emu: EmulatorProcess, rg: str, vms: list[str]) -> None:
+    """SSH from the office under JIT (set-up: one ARM PUT; jit_policy has its own tests)."""
+    ssh = {"number": 22, "protocol": "TCP", "allowedSourceAddressPrefix": "203.0.113.0/24"}
+    emu.put_policy(rg, vms, [{**ssh, "maxRequestAccessDuration": "PT3H"}])
 
 
 def request_task(rg: str, vm: str, source: str) -> dict[str, Any]:
@@ -78,7 +71,7 @@ def finding(result: dict[str, Any], check: str) -> dict[str, Any]:
 
 
 def test_causes_before_any_request(emu: EmulatorProcess, owner_env: dict[str, str]) -> None:
-    onboard(owner_env, "rg-app", ["vm-web-01", "vm-win-01", "vm-both-01"])
+    onboard(emu, "rg-app", ["vm-web-01", "vm-win-01", "vm-both-01"])
     results = run(
         owner_env,
         diagnose_task("no policy", "vm-ssh-open", source=SOURCE),
@@ -128,8 +121,8 @@ def test_causes_before_any_request(emu: EmulatorProcess, owner_env: dict[str, st
 
 
 def test_healthy_grants_and_broken_requests(emu: EmulatorProcess, owner_env: dict[str, str]) -> None:
-    onboard(owner_env, "rg-app", ["vm-web-01", "vm-win-01", "vm-both-01"])
-    onboard(owner_env, "rg-data", ["vm-fw-01", "vm-db-01"])
+    onboard(emu, "rg-app", ["vm-web-01", "vm-win-01", "vm-both-01"])
+    onboard(emu, "rg-data", ["vm-fw-01", "vm-db-01"])
     # A deny rule a user added above where JIT will put its allow rule (first free priority from 100).
     block = {
         "properties": {
@@ -206,7 +199,7 @@ def test_healthy_grants_and_broken_requests(emu: EmulatorProcess, owner_env: dic
 
 
 def test_activity_log_names_a_refused_request(emu: EmulatorProcess, owner_env: dict[str, str]) -> None:
-    onboard(owner_env, "rg-app", ["vm-web-01"])
+    onboard(emu, "rg-app", ["vm-web-01"])
     sub = emu.info["subscription_id"]
     rg = f"/subscriptions/{sub}/resourceGroups/rg-app/providers"
     policy = f"{rg}/Microsoft.Security/locations/westeurope/jitNetworkAccessPolicies/default"

@@ -11,24 +11,14 @@ from support.emulator import EmulatorProcess
 OFFICE = "203.0.113.0/24"
 
 
-def onboard(env: dict[str, str], rg: str = "rg-app", vms: tuple[str, ...] = ("vm-web-01", "vm-both-01")) -> None:
-    run = run_playbook(
-        [
-            {
-                "name": "policy",
-                "azsecops.jit.jit_policy": {
-                    "resource_group": rg,
-                    "virtual_machines": [{"name": v} for v in vms],
-                    "ports": [
-                        {"number": 22, "protocol": "tcp", "allowed_source": [OFFICE], "max_duration": "3h"},
-                        {"number": 3389, "protocol": "tcp", "allowed_source": [OFFICE], "max_duration": "1h"},
-                    ],
-                },
-            }
-        ],
-        env,
-    )
-    assert run.rc == 0, run.stdout + run.stderr
+def onboard(emu: EmulatorProcess, rg: str = "rg-app", vms: tuple[str, ...] = ("vm-web-01", "vm-both-01")) -> None:
+    """SSH (3h) and RDP (1h) from the office under JIT (set-up: one ARM PUT; jit_policy has its own tests)."""
+    office = {"protocol": "TCP", "allowedSourceAddressPrefix": OFFICE}
+    ports = [
+        {"number": 22, **office, "maxRequestAccessDuration": "PT3H"},
+        {"number": 3389, **office, "maxRequestAccessDuration": "PT1H"},
+    ]
+    emu.put_policy(rg, vms, ports)
 
 
 def request_task(vms: list[dict[str, Any]], title: str = "request", rg: str = "rg-app", **args: Any) -> dict[str, Any]:
@@ -73,7 +63,7 @@ def test_request_waits_and_returns_connection_details(emu: EmulatorProcess, owne
     # The policy was just written, so Azure still says Updating (recorded; the emulator keeps it so for the
     # whole test): the request neither waits for Succeeded nor fails on it.
     emu.settings(jit_settle_seconds=3600)
-    onboard(owner_env)
+    onboard(emu)
     assert policy(emu)["properties"]["provisioningState"] == "Updating"
     emu.clear_requests()
     run = run_playbook([request_task(ssh_from("203.0.113.7"), justification="CHG-1234")], owner_env)
@@ -112,7 +102,7 @@ def test_request_waits_and_returns_connection_details(emu: EmulatorProcess, owne
 
 
 def test_same_request_again_reuses_the_grant(emu: EmulatorProcess, owner_env: dict[str, str]) -> None:
-    onboard(owner_env)
+    onboard(emu)
     first = run_playbook([request_task(ssh_from("203.0.113.7"))], owner_env)
     assert first.rc == 0, first.stdout
     emu.clear_requests()
@@ -128,7 +118,7 @@ def test_same_request_again_reuses_the_grant(emu: EmulatorProcess, owner_env: di
 
 
 def test_grant_with_too_little_left_is_renewed(emu: EmulatorProcess, owner_env: dict[str, str]) -> None:
-    onboard(owner_env)
+    onboard(emu)
     run_playbook([request_task(ssh_from("203.0.113.7", duration="30m"))], owner_env)
     emu.advance("PT20M")  # 10 minutes left, less than min_remaining 15m (by Azure's clock, not ours)
     emu.clear_requests()
@@ -138,7 +128,7 @@ def test_grant_with_too_little_left_is_renewed(emu: EmulatorProcess, owner_env: 
 
 
 def test_newer_request_supersedes_the_older(emu: EmulatorProcess, owner_env: dict[str, str]) -> None:
-    onboard(owner_env)
+    onboard(emu)
     run_playbook([request_task(ssh_from("203.0.113.7"))], owner_env)
     [old_rule] = allow_rules(emu, "nsg-web-01")
     run = run_playbook([request_task(ssh_from("203.0.113.8"))], owner_env)
@@ -155,7 +145,7 @@ def test_newer_request_supersedes_the_older(emu: EmulatorProcess, owner_env: dic
 
 
 def test_expiry_by_the_emulator_clock_removes_the_rule(emu: EmulatorProcess, owner_env: dict[str, str]) -> None:
-    onboard(owner_env)
+    onboard(emu)
     run_playbook([request_task(ssh_from("203.0.113.7", duration="1h"))], owner_env)
     assert len(allow_rules(emu, "nsg-web-01")) == 1
     emu.advance("PT2H")
@@ -170,7 +160,7 @@ def test_expiry_by_the_emulator_clock_removes_the_rule(emu: EmulatorProcess, own
 
 
 def test_two_vms_one_call_and_rules_in_every_nsg_on_the_path(emu: EmulatorProcess, owner_env: dict[str, str]) -> None:
-    onboard(owner_env)
+    onboard(emu)
     emu.clear_requests()
     run = run_playbook([request_task(ssh_from("203.0.113.7") + ssh_from("203.0.113.7", vm="vm-both-01"))], owner_env)
     assert run.rc == 0, run.stdout
@@ -182,7 +172,7 @@ def test_two_vms_one_call_and_rules_in_every_nsg_on_the_path(emu: EmulatorProces
 
 
 def test_firewall_vm_gets_firewall_ip_and_mapped_port(emu: EmulatorProcess, owner_env: dict[str, str]) -> None:
-    onboard(owner_env, rg="rg-data", vms=("vm-fw-01",))
+    onboard(emu, rg="rg-data", vms=("vm-fw-01",))
     run = run_playbook([request_task(ssh_from("203.0.113.7", vm="vm-fw-01"), rg="rg-data")], owner_env)
     assert run.rc == 0, run.stdout + run.stderr
     [conn] = run.result("request")["connections"]
@@ -209,7 +199,7 @@ def test_firewall_vm_gets_firewall_ip_and_mapped_port(emu: EmulatorProcess, owne
 
 
 def test_rdp_connection_has_an_rdp_file(emu: EmulatorProcess, owner_env: dict[str, str]) -> None:
-    onboard(owner_env)
+    onboard(emu)
     run = run_playbook(
         [request_task([{"name": "vm-web-01", "ports": [{"number": 3389, "allowed_source": ["203.0.113.7"]}]}])],
         owner_env,
@@ -221,7 +211,7 @@ def test_rdp_connection_has_an_rdp_file(emu: EmulatorProcess, owner_env: dict[st
 
 
 def test_wait_really_waits_for_slow_rules(emu: EmulatorProcess, owner_env: dict[str, str]) -> None:
-    onboard(owner_env)
+    onboard(emu)
     emu.settings(rule_delay_seconds=2.5)
     try:
         run = run_playbook([request_task(ssh_from("203.0.113.7"))], owner_env)
@@ -234,7 +224,7 @@ def test_wait_really_waits_for_slow_rules(emu: EmulatorProcess, owner_env: dict[
 
 
 def test_wait_timeout_names_the_missing_rules(emu: EmulatorProcess, owner_env: dict[str, str]) -> None:
-    onboard(owner_env)
+    onboard(emu)
     emu.settings(rule_delay_seconds=60)
     try:
         run = run_playbook([request_task(ssh_from("203.0.113.7"), wait_timeout=2)], owner_env)
@@ -266,7 +256,7 @@ INVALID = [
 def test_invalid_request_fails_before_initiating(
     emu: EmulatorProcess, owner_env: dict[str, str], vms: list[dict[str, Any]], expected: str
 ) -> None:
-    onboard(owner_env)
+    onboard(emu)
     emu.clear_requests()
     run = run_playbook([request_task(vms)], owner_env)
     assert run.rc != 0
@@ -294,7 +284,7 @@ def test_malformed_request_makes_no_call(
 def test_least_privilege_requester_can_request_but_not_configure(
     emu: EmulatorProcess, owner_env: dict[str, str], requester_env: dict[str, str]
 ) -> None:
-    onboard(owner_env)
+    onboard(emu)
     run = run_playbook([request_task(ssh_from("203.0.113.7"))], requester_env)
     assert run.rc == 0, run.stdout + run.stderr
     result = run.result("request")
@@ -323,7 +313,7 @@ def test_least_privilege_requester_can_request_but_not_configure(
 def test_reader_gets_a_clear_permission_error(
     emu: EmulatorProcess, owner_env: dict[str, str], reader_env: dict[str, str]
 ) -> None:
-    onboard(owner_env)
+    onboard(emu)
     run = run_playbook([request_task(ssh_from("203.0.113.7"))], reader_env)
     assert run.rc != 0
     msg = run.result("request")["msg"]
@@ -357,7 +347,7 @@ def test_source_warnings(emu: EmulatorProcess, owner_env: dict[str, str]) -> Non
 
 
 def test_check_mode_predicts_without_initiating(emu: EmulatorProcess, owner_env: dict[str, str]) -> None:
-    onboard(owner_env)
+    onboard(emu)
     emu.clear_requests()
     run = run_playbook([request_task(ssh_from("203.0.113.7"))], owner_env, check=True)
     result = run.result("request")
@@ -369,7 +359,7 @@ def test_check_mode_predicts_without_initiating(emu: EmulatorProcess, owner_env:
 
 @pytest.mark.parametrize("status", [429, 503])
 def test_transient_faults_converge(emu: EmulatorProcess, owner_env: dict[str, str], status: int) -> None:
-    onboard(owner_env)
+    onboard(emu)
     emu.faults([{"status": status, "count": 2, "retry_after": 0, "path": "initiate$"}])
     run = run_playbook([request_task(ssh_from("203.0.113.7"), api_retries=4)], owner_env)
     emu.faults([])
@@ -391,7 +381,7 @@ def test_a_connection_cut_during_initiate_neither_fails_nor_requests_twice(
 ) -> None:
     # Initiate is a POST, which the SDK never retries on a broken connection: the module looks at the
     # policy's request log to learn whether Azure got it ("after": yes, "before": no).
-    onboard(owner_env)
+    onboard(emu)
     emu.faults([{"drop": drop, "count": 1, "path": "initiate$"}])
     run = run_playbook([request_task(ssh_from("203.0.113.7"), justification="CHG-77")], owner_env)
     emu.faults([])
@@ -407,7 +397,7 @@ def test_a_connection_cut_during_initiate_neither_fails_nor_requests_twice(
 
 def test_security_admin_requests_without_network_reads(emu: EmulatorProcess, owner_env: dict[str, str]) -> None:
     """Security Admin may initiate but read no VM or network: the grant works, the address is reported unknown."""
-    onboard(owner_env)
+    onboard(emu)
     sub = emu.info["subscription_id"]
     admin = emu.control("POST", "principals", {"roles": [{"role": "Security Admin", "scope": f"/subscriptions/{sub}"}]})
     emu.clear_requests()

@@ -73,17 +73,10 @@ def jit_rule(emu: EmulatorProcess, nsg: str, kind: str, vm: str) -> dict[str, An
     return found[0]
 
 
-def onboard(env: dict[str, str], rg: str = "rg-app", vms: list[str] | None = None) -> None:
-    task = {
-        "name": "policy",
-        "azsecops.jit.jit_policy": {
-            "resource_group": rg,
-            "virtual_machines": [{"name": n} for n in (vms or ["vm-web-01", "vm-win-01", "vm-both-01"])],
-            "ports": [{"number": 22, "protocol": "tcp", "allowed_source": ["203.0.113.0/24"], "max_duration": "3h"}],
-        },
-    }
-    run = run_playbook([task], env)
-    assert run.rc == 0, run.stdout + run.stderr
+def onboard(emu: EmulatorProcess, rg: str = "rg-app", vms: list[str] | None = None) -> None:
+    """SSH from the office under JIT for the VMs (set-up: one ARM PUT; jit_policy has its own tests)."""
+    ssh = {"number": 22, "protocol": "TCP", "allowedSourceAddressPrefix": "203.0.113.0/24"}
+    emu.put_policy(rg, vms or ["vm-web-01", "vm-win-01", "vm-both-01"], [{**ssh, "maxRequestAccessDuration": "PT3H"}])
 
 
 def initiate(emu: EmulatorProcess, vm: str, rg: str = "rg-app", source: str = SOURCE, duration: str = "PT1H") -> dict:
@@ -110,9 +103,9 @@ def placement(rules: list[dict[str, Any]], kind: str) -> set[tuple[str, str, str
 
 
 @pytest.fixture
-def onboarded(emu: EmulatorProcess, owner_env: dict[str, str]) -> EmulatorProcess:
+def onboarded(emu: EmulatorProcess) -> EmulatorProcess:
     """rg-app's vm-web-01 (NIC NSG), vm-win-01 (subnet NSG) and vm-both-01 (both) under JIT for SSH."""
-    onboard(owner_env)
+    onboard(emu)
     emu.clear_requests()
     return emu
 
@@ -383,7 +376,7 @@ def test_pipeline_assert_from_the_examples_passes_then_fails_on_drift(
 
 
 def test_firewall_vm_has_its_dnat_rule(emu: EmulatorProcess, owner_env: dict[str, str]) -> None:
-    onboard(owner_env, rg="rg-data", vms=["vm-fw-01"])
+    onboard(emu, rg="rg-data", vms=["vm-fw-01"])
     record = initiate(emu, "vm-fw-01", rg="rg-data")
     mapped = record["virtualMachines"][0]["ports"][0]["mappedPort"]
     fw_path = f"{rg_path(emu, 'rg-data')}/providers/Microsoft.Network/azureFirewalls/fw-hub"
@@ -722,7 +715,7 @@ def test_an_older_subscription_moving_to_todays_names_reads_right(
     """jit-emulator told to write the pre-2023 names (an older subscription), then today's: JIT's own writes
     leave a legacy deny rule and a current allow rule of one VM in one NSG, next to a look-alike."""
     emu.control("PUT", "rule-naming", {"subscriptions": {emu.info["subscription_id"]: "legacy"}})
-    onboard(owner_env, vms=["vm-web-01"])
+    onboard(emu, vms=["vm-web-01"])
     emu.control("PUT", "rule-naming", {})  # the subscription moves on: new rules get today's names
     initiate(emu, "vm-web-01")
     deny = jit_rule(emu, "nsg-web-01", "deny", "vm-web-01")

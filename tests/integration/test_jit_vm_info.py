@@ -24,17 +24,10 @@ def by_name(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {row["name"]: row for row in result["virtual_machines"]}
 
 
-def onboard(env: dict[str, str], rg: str, vms: list[str], port: int = 22) -> None:
-    task = {
-        "name": "policy",
-        "azsecops.jit.jit_policy": {
-            "resource_group": rg,
-            "virtual_machines": [{"name": n} for n in vms],
-            "ports": [{"number": port, "protocol": "tcp", "allowed_source": ["203.0.113.0/24"], "max_duration": "3h"}],
-        },
-    }
-    run = run_playbook([task], env)
-    assert run.rc == 0, run.stdout + run.stderr
+def onboard(emu: EmulatorProcess, rg: str, vms: list[str], port: int = 22) -> None:
+    """The port from the office under JIT (set-up: one ARM PUT; jit_policy has its own tests)."""
+    office = {"protocol": "TCP", "allowedSourceAddressPrefix": "203.0.113.0/24", "maxRequestAccessDuration": "PT3H"}
+    emu.put_policy(rg, vms, [{"number": port, **office}])
 
 
 def rg_path(emu: EmulatorProcess, rg: str) -> str:
@@ -46,7 +39,7 @@ def arm_calls(emu: EmulatorProcess) -> list[tuple[str, str]]:
 
 
 def test_every_demo_vm_in_its_bucket_with_its_reason(emu: EmulatorProcess, owner_env: dict[str, str]) -> None:
-    onboard(owner_env, "rg-app", ["vm-web-01", "vm-both-01"])
+    onboard(emu, "rg-app", ["vm-web-01", "vm-both-01"])
     rows = by_name(vm_info(owner_env, check=True, location="westeurope"))
     buckets = {name: (row["state"], row["reason_code"]) for name, row in rows.items()}
     assert buckets == {
@@ -95,7 +88,7 @@ def test_plan_not_p2_makes_every_vm_unsupported(emu: EmulatorProcess, owner_env:
 
 
 def test_drifted_deny_rule_is_reported(emu: EmulatorProcess, owner_env: dict[str, str]) -> None:
-    onboard(owner_env, "rg-app", ["vm-both-01"])
+    onboard(emu, "rg-app", ["vm-both-01"])
     nsg = f"{rg_path(emu, 'rg-app')}/providers/Microsoft.Network/networkSecurityGroups/nsg-snet-web"
     rules = emu.arm("GET", nsg, NET_API)["properties"]["securityRules"]
     deny = next(r for r in rules if "JITRule_" in r["name"] and "vm-both-01" in r["properties"].get("description", ""))
@@ -128,7 +121,7 @@ def test_selection_by_id_tag_and_missing_names(emu: EmulatorProcess, owner_env: 
 
 
 def test_calls_do_not_grow_with_vms(emu: EmulatorProcess, owner_env: dict[str, str]) -> None:
-    onboard(owner_env, "rg-app", ["vm-web-01", "vm-win-01", "vm-both-01"])
+    onboard(emu, "rg-app", ["vm-web-01", "vm-win-01", "vm-both-01"])
     web = f"{rg_path(emu, 'rg-app')}/providers/Microsoft.Compute/virtualMachines/vm-web-01"
     emu.clear_requests()
     one = vm_info(owner_env, virtual_machines=[web])

@@ -102,8 +102,8 @@ def inventory(emu: EmulatorProcess) -> dict[str, Any]:
 def test_one_request_per_policy_and_connection_facts(
     tmp_path: Path, emu: EmulatorProcess, owner_env: dict[str, str]
 ) -> None:
-    onboard(owner_env)
-    onboard(owner_env, rg="rg-data", vms=("vm-fw-01",))
+    onboard(emu)
+    onboard(emu, rg="rg-data", vms=("vm-fw-01",))
     emu.clear_requests()
     first = run(tmp_path, access_play(tmp_path, access_source=SOURCE), inventory(emu), owner_env)
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
@@ -137,7 +137,7 @@ def test_one_request_per_policy_and_connection_facts(
 def test_survey_strings_and_justification_required(
     tmp_path: Path, emu: EmulatorProcess, owner_env: dict[str, str]
 ) -> None:
-    onboard(owner_env)
+    onboard(emu)
     inv = {"all": {"hosts": {"web": {"azure_vm_name": "vm-web-01", "azure_resource_group": "rg-app"}}}}
     emu.clear_requests()
     refused = run(tmp_path, access_play(tmp_path, access_justification=""), inv, owner_env)
@@ -162,7 +162,7 @@ def test_unmapped_host_is_named(tmp_path: Path, emu: EmulatorProcess, owner_env:
 
 
 def test_request_access_playbook_takes_awx_survey_strings(emu: EmulatorProcess, owner_env: dict[str, str]) -> None:
-    onboard(owner_env)
+    onboard(emu)
     emu.clear_requests()
     cmd = [
         str(Path(sys.executable).parent / "ansible-playbook"),

@@ -87,7 +87,7 @@ def report_play(out: Path, **role_vars: Any) -> list[dict[str, Any]]:
 
 
 def test_report_files_numbers_and_fail_on(tmp_path: Path, emu: EmulatorProcess, owner_env: dict[str, str]) -> None:
-    onboard(owner_env)
+    onboard(emu)
     # a grant superseded by a newer one, which then expires; a live grant; a deny rule deleted by hand
     for source in ("203.0.113.5", "203.0.113.6"):
         grant = run_playbook([request_task(ssh_from(source), justification="CHG-1")], owner_env)

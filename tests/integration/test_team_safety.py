@@ -41,9 +41,10 @@ def initiates(emu: EmulatorProcess) -> list[dict[str, Any]]:
     return [r for r in emu.requests() if r["method"] == "POST" and r["path"].endswith("/initiate")]
 
 
-def onboard(env: dict[str, str], *vms: str) -> None:
-    run = run_playbook([policy_task(virtual_machines=[{"name": v} for v in vms], ports=RESTRICTED)], env)
-    assert run.rc == 0, run.stdout
+def onboard(emu: EmulatorProcess, *vms: str) -> None:
+    """RESTRICTED's port under JIT, written by someone else (one ARM PUT, as the portal writes it)."""
+    ssh = {"number": 22, "protocol": "TCP", "allowedSourceAddressPrefix": OFFICE, "maxRequestAccessDuration": "PT1H"}
+    emu.put_policy("rg-app", vms, [ssh])
 
 
 # -- point 3: missing ports never widen access ---------------------------------------------------------------
@@ -52,7 +53,7 @@ def onboard(env: dict[str, str], *vms: str) -> None:
 def test_a_listed_vm_without_ports_keeps_its_ports_and_defaults_apply_only_to_new_vms(
     emu: EmulatorProcess, owner_env: dict[str, str]
 ) -> None:
-    onboard(owner_env, "vm-web-01")
+    onboard(emu, "vm-web-01")
     before = vm_ports(emu)["vm-web-01"]
     run = run_playbook([policy_task(virtual_machines=[{"name": "vm-web-01"}, {"name": "vm-win-01"}])], owner_env)
     assert run.rc == 0, run.stdout
@@ -71,7 +72,7 @@ def test_a_listed_vm_without_ports_keeps_its_ports_and_defaults_apply_only_to_ne
 
 
 def test_empty_port_lists_are_errors_at_both_levels(emu: EmulatorProcess, owner_env: dict[str, str]) -> None:
-    onboard(owner_env, "vm-web-01")
+    onboard(emu, "vm-web-01")
     emu.clear_requests()
     run = run_playbook(
         [
@@ -86,7 +87,7 @@ def test_empty_port_lists_are_errors_at_both_levels(emu: EmulatorProcess, owner_
 
 
 def test_widening_a_source_to_any_warns(emu: EmulatorProcess, owner_env: dict[str, str]) -> None:
-    onboard(owner_env, "vm-web-01")
+    onboard(emu, "vm-web-01")
     for source in ("0.0.0.0/0", "::/0"):
         run = run_playbook(
             [policy_task(virtual_machines=[{"name": "vm-web-01"}], ports=[{"number": 22, "allowed_source": [source]}])],
@@ -101,7 +102,7 @@ def test_widening_a_source_to_any_warns(emu: EmulatorProcess, owner_env: dict[st
 
 
 def test_protocol_in_azures_spelling_can_be_pasted_back(emu: EmulatorProcess, owner_env: dict[str, str]) -> None:
-    onboard(owner_env, "vm-web-01")
+    onboard(emu, "vm-web-01")
     emu.clear_requests()
     port = vm_ports(emu)["vm-web-01"][0]  # {"protocol": "TCP", ...} as Azure returns it
     pasted = {
@@ -125,7 +126,7 @@ def test_protocol_in_azures_spelling_can_be_pasted_back(emu: EmulatorProcess, ow
 def test_a_stale_entry_is_named_with_its_fix_and_removed_on_request(
     emu: EmulatorProcess, owner_env: dict[str, str]
 ) -> None:
-    onboard(owner_env, "vm-web-01", "vm-win-01")
+    onboard(emu, "vm-web-01", "vm-win-01")
     sub = emu.info["subscription_id"]
     emu.arm(
         "DELETE",
@@ -184,7 +185,7 @@ def user_request(emu: EmulatorProcess, upn: str, password: str, vm: str, source:
 def test_superseding_someone_elses_access_warns_or_is_refused(
     emu: EmulatorProcess, owner_env: dict[str, str], requester_env: dict[str, str]
 ) -> None:
-    onboard(owner_env, "vm-web-01")
+    onboard(emu, "vm-web-01")
     sub = emu.info["subscription_id"]
     alice = emu.control(
         "POST",
@@ -250,7 +251,7 @@ def test_a_vm_is_found_in_a_policy_of_another_resource_group(emu: EmulatorProces
 
 
 def test_a_young_grant_is_waited_for_not_renewed(emu: EmulatorProcess, owner_env: dict[str, str]) -> None:
-    onboard(owner_env, "vm-web-01")
+    onboard(emu, "vm-web-01")
     vms = [{"name": "vm-web-01", "ports": [{"number": 22, "allowed_source": ["203.0.113.7"], "duration": "1h"}]}]
     emu.settings(rule_delay_seconds=8)
     try:
@@ -276,7 +277,7 @@ def test_a_young_grant_is_waited_for_not_renewed(emu: EmulatorProcess, owner_env
 def test_times_have_one_format_and_the_grant_is_not_a_second_short(
     emu: EmulatorProcess, owner_env: dict[str, str]
 ) -> None:
-    onboard(owner_env, "vm-web-01")
+    onboard(emu, "vm-web-01")
     vms = [{"name": "vm-web-01", "ports": [{"number": 22, "allowed_source": ["203.0.113.7"], "duration": "1h"}]}]
     run = run_playbook([request_task(vms)], owner_env)
     assert run.rc == 0, run.stdout
@@ -332,7 +333,7 @@ def jit_deny(rules: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def test_a_deleted_deny_rule_is_put_back_and_said(emu: EmulatorProcess, owner_env: dict[str, str]) -> None:
-    onboard(owner_env, "vm-web-01")
+    onboard(emu, "vm-web-01")
     [deny] = jit_deny(nsg_rules(emu, "nsg-web-01"))
     sub = emu.info["subscription_id"]
     emu.arm(

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import urllib.parse
 import urllib.request
+from collections.abc import Sequence
 from typing import Any
 
 
@@ -76,6 +77,29 @@ class EmulatorProcess:
 
     def settings(self, **changes: Any) -> dict[str, Any]:
         return self.control("PUT", "settings", changes)
+
+    def put_policy(
+        self,
+        resource_group: str,
+        vms: Sequence[str],
+        ports: Sequence[dict[str, Any]],
+        name: str = "default",
+    ) -> dict[str, Any]:
+        """Set-up for tests of other modules: a JIT policy written with one ARM PUT, as the portal writes it
+        (the emulator writes the deny rules as Azure does), instead of a jit_policy playbook run.
+
+        ``ports`` in wire form, e.g. ``{"number": 22, "protocol": "TCP", "allowedSourceAddressPrefix":
+        "203.0.113.0/24", "maxRequestAccessDuration": "PT3H"}``. The policy's location is the first VM's.
+        """
+        rg = f"/subscriptions/{self.info['subscription_id']}/resourceGroups/{resource_group}"
+        ids = [f"{rg}/providers/Microsoft.Compute/virtualMachines/{vm}" for vm in vms]
+        location = self.arm("GET", ids[0], "2024-07-01")["location"]
+        body = {
+            "kind": "Basic",
+            "properties": {"virtualMachines": [{"id": vm_id, "ports": [dict(p) for p in ports]} for vm_id in ids]},
+        }
+        path = f"{rg}/providers/Microsoft.Security/locations/{location}/jitNetworkAccessPolicies/{name}"
+        return self.arm("PUT", path, "2020-01-01", body)
 
     def arm(
         self, method: str, path: str, api_version: str, body: Any = None, principal: tuple[str, str] | None = None
