@@ -118,32 +118,8 @@ def deny_name(number: int, vm_id: str = VM1) -> str:
 # --- names -------------------------------------------------------------------------------------------
 
 
-HEX = "62799A5740DE464DB71C4F619369BBAD"
-
-
-@pytest.mark.parametrize(
-    ("name", "kind"),
-    [
-        # Real names (NSG exports): both generations, negative ints.
-        ("SecurityCenter-JITRule_1170687618_62799A5740DE464DB71C4F619369BBAD", "deny"),
-        ("SecurityCenter-JITRule_-838343494_2A2380183DD74A759135DB6C37DBFBD4", "deny"),
-        ("SecurityCenter-JITRule-1170687618-8C18BF8921F041989344B4F1E3A0C370", "allow"),
-        ("MicrosoftDefenderForCloud-JITRule_-1151891693_545C5DBC675443D3BF179EFD1EF8254D", "deny"),
-        (f"MicrosoftDefenderForCloud-JITRule--1151891693-{HEX}", "allow"),
-        # Look-alikes: the documentation's placeholder read literally, lower-case hex, wrong lengths.
-        ("SecurityCenter-JITRule_-123-" + "a" * 32, None),
-        (f"SecurityCenter-JITRule_1_{HEX.lower()}", None),
-        (f"SecurityCenter-JITRule_1_{HEX[:-1]}", None),
-        (f"SecurityCenter-JITRule_1_{HEX}0", None),
-        (f"SecurityCenter-JITRule__{HEX}", None),
-        (f"xSecurityCenter-JITRule_1_{HEX}", None),
-        ("SecurityCenter-JITRule", None),
-        ("AllowSSH", None),
-        ("", None),
-    ],
-)
-def test_jit_rule_kind(name: str, kind: str | None) -> None:
-    assert nsg.jit_rule_kind(name) == kind
+# Which names are JIT's (real ones of both generations, look-alikes): tests/contract/jit.yml's rule_names, read
+# by emulator/tests/test_contract.py and the collection's unit tests alike.
 
 
 def test_deny_rule_name_has_the_real_shape_and_is_deterministic() -> None:
