@@ -19,20 +19,39 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ._nsg_rules import _nsg_jit_rules, _nsg_open_rules, _NsgRule, _ports_cover, _reaches, _rules_letting_in
+from ._nsg_rules import (
+    _ASG,
+    _nsg_jit_rules,
+    _nsg_open_rules,
+    _NsgRule,
+    _ports_cover,
+    _reaches,
+    _rules_letting_in,
+)
 
 
 @dataclasses.dataclass(frozen=True)
 class _Shadow:
     """An Allow rule that lets a JIT port in ahead of (or instead of) JIT's deny rule."""
 
-    nsg_name: str
     rule: str
     priority: int | None
     sources: tuple[str, ...]
     deny_priority: int | None
     # Aimed at an application security group: its members are not read, so the VM may be one of them.
     to_asg: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class _NsgReading:
+    """One NSG's rules read once, then judged for every VM port on it."""
+
+    jit_rules: list[_NsgRule]
+    open_rules: list[_NsgRule]
+
+
+def _read_nsg(nsg: Mapping[str, Any]) -> _NsgReading:
+    return _NsgReading(_nsg_jit_rules(nsg), _nsg_open_rules(nsg))
 
 
 def _deny_rule(rules: Sequence[_NsgRule], private_ip: str, number: int) -> _NsgRule | None:
@@ -45,24 +64,23 @@ def _deny_rule(rules: Sequence[_NsgRule], private_ip: str, number: int) -> _NsgR
     return None
 
 
-def _judge_port(nsg: Mapping[str, Any], private_ip: str, number: int, protocol: str) -> tuple[bool, list[_Shadow]]:
+def _judge_port(nsg: _NsgReading, private_ip: str, number: int, protocol: str) -> tuple[bool, list[_Shadow]]:
     """(deny rule present, every Allow rule that comes first, in evaluation order) for one VM port in one NSG.
 
     The first of them is the rule jit_rule_facts names when it reports the deny rule ``shadowed``.
     """
-    deny = _deny_rule(_nsg_jit_rules(nsg), private_ip, number)
+    deny = _deny_rule(nsg.jit_rules, private_ip, number)
     limit = deny.priority if deny is not None else None
     if deny is not None and limit is None:
         return True, []  # a deny rule without a priority cannot be ordered against the others
     shadows = [
         _Shadow(
-            nsg_name=str(nsg.get("name") or ""),
             rule=rule.name,
             priority=rule.priority,
             sources=rule.sources,
             deny_priority=limit,
-            to_asg="asg" in rule.destinations,
+            to_asg=_ASG in rule.destinations,
         )
-        for rule in _rules_letting_in(number, protocol, private_ip, _nsg_open_rules(nsg), limit)
+        for rule in _rules_letting_in(number, protocol, private_ip, nsg.open_rules, limit)
     ]
     return deny is not None, shadows

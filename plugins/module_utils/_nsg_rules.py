@@ -220,11 +220,15 @@ def _nsg_jit_rules(nsg: Mapping[str, Any]) -> list[_NsgRule]:
     return [rule for rule in read if rule.kind is not None]
 
 
+# The destination _nsg_open_rules gives a rule aimed at application security groups (not an address prefix).
+_ASG = "asg"
+
+
 def _nsg_open_rules(nsg: Mapping[str, Any]) -> list[_NsgRule]:
     """The inbound Allow rules of an NSG that JIT did not write (hand-made, look-alikes included).
 
     Default rules (priority 65000 and up) come after every JIT deny rule (at most 4096) and are left out.
-    A rule aimed at application security groups carries ``"asg"`` as a destination: which VMs the group
+    A rule aimed at application security groups carries ``_ASG`` as a destination: which VMs the group
     holds is not read, so such a rule is taken to reach the VM.
     """
     found = []
@@ -237,7 +241,7 @@ def _nsg_open_rules(nsg: Mapping[str, Any]) -> list[_NsgRule]:
         nested = raw.get("properties")
         props: Mapping[str, Any] = nested if isinstance(nested, Mapping) else raw
         if props.get("destinationApplicationSecurityGroups"):
-            rule = dataclasses.replace(rule, destinations=(*rule.destinations, "asg"))
+            rule = dataclasses.replace(rule, destinations=(*rule.destinations, _ASG))
         found.append(rule)
     return found
 
@@ -246,7 +250,7 @@ def _reaches(rule: _NsgRule, private_ip: str | None) -> bool:
     """True when the rule's destinations include the VM's private IP (or may: ``*``, VirtualNetwork, an ASG)."""
     for destination in rule.destinations:
         text = destination.strip()
-        if text.lower() in ("*", "any", "virtualnetwork", "asg"):
+        if text.lower() in ("*", "any", "virtualnetwork", _ASG):
             return True
         if private_ip is None:
             continue

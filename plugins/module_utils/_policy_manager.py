@@ -15,7 +15,7 @@ from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
 from ._arm_id import _arm_key, _child_of, _format_arm_id, _name_of, _rg_of
-from ._deny_rules import _judge_port
+from ._deny_rules import _judge_port, _NsgReading, _read_nsg
 from ._errors import _azure_errors, _error_fields, _is_denied
 from ._jit_model import (
     _PORTAL_DEFAULT_PORTS,
@@ -326,6 +326,7 @@ class _PolicyManager:
                 self._rg_vms[rg] = vms
         held = {_arm_key(str(v.get("id", ""))): v for v in existing_vms}
         restore: list[str] = []
+        readings: dict[str, _NsgReading] = {}  # an NSG shared by many VMs is read once
         for entry in effective:
             path = paths.get(entry.key)
             if path is None or not path.private_ip:
@@ -337,8 +338,10 @@ class _PolicyManager:
                 if nsg is None:
                     continue
                 nsg_name = nsg_id.rsplit("/", 1)[-1]
+                if nsg_id not in readings:
+                    readings[nsg_id] = _read_nsg(nsg)
                 for port in entry.ports:
-                    present, shadows = _judge_port(nsg, path.private_ip, port.number, port.protocol)
+                    present, shadows = _judge_port(readings[nsg_id], path.private_ip, port.number, port.protocol)
                     if not present and str(port.number) in old_ports:
                         restore.append(
                             f"restore the deny rule of VM {entry.name} port {port.number} in {scope} NSG {nsg_name} "

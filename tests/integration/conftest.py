@@ -70,10 +70,21 @@ SHARED_RUN_GROUPS = (
 )
 
 
+def _name(nodeid: str) -> str:
+    """A node id as OLDEST_TESTS and SHARED_RUN_GROUPS write it: relative to tests/integration."""
+    return nodeid.split("tests/integration/", 1)[-1]
+
+
+def _names(entry: str, name: str) -> bool:
+    """Whether an entry names the test: ``file.py::`` every test of the file, else one test (any parameters)."""
+    if entry.endswith("::"):
+        return name.startswith(entry)
+    return name == entry or name.startswith(entry + "[")
+
+
 def _scope(nodeid: str) -> str:
     """The unit of work of a node id: its file for a SHARED_RUN_GROUPS test, else the test itself."""
-    name = nodeid.split("tests/integration/", 1)[-1]
-    if any(name == entry or name.startswith(entry + "[") for entry in SHARED_RUN_GROUPS):
+    if any(_names(entry, _name(nodeid)) for entry in SHARED_RUN_GROUPS):
         return nodeid.split("::", 1)[0]
     return nodeid
 
@@ -96,18 +107,13 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    used: set[str] = set()
-    names = [item.nodeid.split("tests/integration/", 1)[-1] for item in items]
-    grouped = {e for e in SHARED_RUN_GROUPS for n in names if n == e or n.startswith(e + "[")}
-    for item in items:
-        name = item.nodeid.split("tests/integration/", 1)[-1]
-        for entry in OLDEST_TESTS:
-            if name.startswith(entry) and (entry.endswith("::") or name[len(entry) :][:1] in ("", "[")):
-                item.add_marker(pytest.mark.oldest)
-                used.add(entry)
+    names = [_name(item.nodeid) for item in items]
+    for item, name in zip(items, names, strict=True):
+        if any(_names(entry, name) for entry in OLDEST_TESTS):
+            item.add_marker(pytest.mark.oldest)
     # Only when the whole suite is collected: a renamed test must not silently drop out of the oldest run.
     if len({item.nodeid.split("::", 1)[0] for item in items}) > 10:
-        unused = sorted(set(OLDEST_TESTS) - used) + sorted(set(SHARED_RUN_GROUPS) - grouped)
+        unused = [e for e in (*OLDEST_TESTS, *SHARED_RUN_GROUPS) if not any(_names(e, n) for n in names)]
         if unused:
             raise pytest.UsageError(f"OLDEST_TESTS or SHARED_RUN_GROUPS names no collected test: {unused}")
 

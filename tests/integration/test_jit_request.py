@@ -282,7 +282,7 @@ def test_malformed_request_makes_no_call(
 
 
 def test_least_privilege_requester_can_request_but_not_configure(
-    emu: EmulatorProcess, owner_env: dict[str, str], requester_env: dict[str, str]
+    emu: EmulatorProcess, requester_env: dict[str, str]
 ) -> None:
     onboard(emu)
     run = run_playbook([request_task(ssh_from("203.0.113.7"))], requester_env)
@@ -310,9 +310,7 @@ def test_least_privilege_requester_can_request_but_not_configure(
     assert "jitNetworkAccessPolicies/write" in denied.result("policy")["msg"]
 
 
-def test_reader_gets_a_clear_permission_error(
-    emu: EmulatorProcess, owner_env: dict[str, str], reader_env: dict[str, str]
-) -> None:
+def test_reader_gets_a_clear_permission_error(emu: EmulatorProcess, reader_env: dict[str, str]) -> None:
     onboard(emu)
     run = run_playbook([request_task(ssh_from("203.0.113.7"))], reader_env)
     assert run.rc != 0
@@ -395,7 +393,7 @@ def test_a_connection_cut_during_initiate_neither_fails_nor_requests_twice(
     assert [r["justification"] for r in policy(emu)["properties"]["requests"]] == ["CHG-77"]
 
 
-def test_security_admin_requests_without_network_reads(emu: EmulatorProcess, owner_env: dict[str, str]) -> None:
+def test_security_admin_requests_without_network_reads(emu: EmulatorProcess) -> None:
     """Security Admin may initiate but read no VM or network: the grant works, the address is reported unknown."""
     onboard(emu)
     sub = emu.info["subscription_id"]

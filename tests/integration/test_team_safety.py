@@ -183,7 +183,7 @@ def user_request(emu: EmulatorProcess, upn: str, password: str, vm: str, source:
 
 
 def test_superseding_someone_elses_access_warns_or_is_refused(
-    emu: EmulatorProcess, owner_env: dict[str, str], requester_env: dict[str, str]
+    emu: EmulatorProcess, requester_env: dict[str, str]
 ) -> None:
     onboard(emu, "vm-web-01")
     sub = emu.info["subscription_id"]

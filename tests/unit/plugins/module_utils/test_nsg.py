@@ -772,7 +772,7 @@ def test_dnat_rule_of_a_vm_not_behind_the_firewall_is_orphaned() -> None:
     ],
 )
 def test_an_earlier_allow_rule_shadows_the_deny_rule(allow: dict[str, Any], shadowed: bool) -> None:
-    from ansible_collections.azsecops.jit.plugins.module_utils._deny_rules import _judge_port
+    from ansible_collections.azsecops.jit.plugins.module_utils._deny_rules import _judge_port, _read_nsg
     from ansible_collections.azsecops.jit.plugins.module_utils._nsg_rules import _nsg_open_rules
 
     deny = nsg_rule(DENY_NAME, port="22", priority=1000, access="Deny", source="*", destination="10.0.0.4")
@@ -783,7 +783,7 @@ def test_an_earlier_allow_rule_shadows_the_deny_rule(allow: dict[str, Any], shad
     assert verdict.state == ("shadowed" if shadowed else "active"), verdict.reasons
     assert (verdict.shadowed_by is not None) is shadowed
     # jit_policy's onboarding check reads the same NSG the same way (one rule for both modules).
-    present, shadows = _judge_port(nsg, "10.0.0.4", 22, "TCP")
+    present, shadows = _judge_port(_read_nsg(nsg), "10.0.0.4", 22, "TCP")
     assert present is True
     assert [s.rule for s in shadows] == ([other["name"]] if shadowed else [])
     assert all(s.to_asg is bool(allow.get("asg")) and s.deny_priority == 1000 for s in shadows)
@@ -817,7 +817,7 @@ def web_target() -> _VmTarget:
 
 
 def test_every_rule_ahead_is_listed_and_the_first_decides() -> None:
-    from ansible_collections.azsecops.jit.plugins.module_utils._deny_rules import _judge_port
+    from ansible_collections.azsecops.jit.plugins.module_utils._deny_rules import _judge_port, _read_nsg
     from ansible_collections.azsecops.jit.plugins.module_utils._nsg_rules import _nsg_open_rules
 
     deny = nsg_rule(DENY_NAME, port="22", priority=1000, access="Deny", source="*", destination="10.0.0.4")
@@ -825,7 +825,7 @@ def test_every_rule_ahead_is_listed_and_the_first_decides() -> None:
     first = open_rule({"priority": 200, "source": "10.1.0.0/16", "destination": "10.0.0.4", "name": "allow-ssh-hub"})
     after = open_rule({"priority": 2000, "source": "*", "destination": "*", "name": "allow-after-jit"})
     nsg = {"id": NSG_ID, "name": "nsg-web-01", "properties": {"securityRules": [later, deny, after, first]}}
-    present, shadows = _judge_port(nsg, "10.0.0.4", 22, "TCP")
+    present, shadows = _judge_port(_read_nsg(nsg), "10.0.0.4", 22, "TCP")
     assert present is True
     assert [(s.rule, s.priority, s.sources) for s in shadows] == [
         ("allow-ssh-hub", 200, ("10.1.0.0/16",)),
@@ -837,11 +837,11 @@ def test_every_rule_ahead_is_listed_and_the_first_decides() -> None:
 
 def test_before_onboarding_every_allow_rule_for_the_port_comes_first() -> None:
     # No deny rule yet: Azure places it after the rules already there for the port, so each of them wins.
-    from ansible_collections.azsecops.jit.plugins.module_utils._deny_rules import _judge_port
+    from ansible_collections.azsecops.jit.plugins.module_utils._deny_rules import _judge_port, _read_nsg
 
     high = open_rule({"priority": 4000, "source": "*", "destination": "*", "name": "allow-ssh-late"})
     rdp = open_rule({"priority": 100, "source": "*", "destination": "*", "port": "3389", "name": "allow-rdp"})
     nsg = {"id": NSG_ID, "name": "nsg-web-01", "properties": {"securityRules": [high, rdp]}}
-    present, shadows = _judge_port(nsg, "10.0.0.4", 22, "TCP")
+    present, shadows = _judge_port(_read_nsg(nsg), "10.0.0.4", 22, "TCP")
     assert present is False
     assert [(s.rule, s.deny_priority) for s in shadows] == [("allow-ssh-late", None)]
